@@ -105,7 +105,10 @@ class Report:
             "end": self.period.end.isoformat(),
             "granularity": self.granularity.value,
             "buckets": [b.label.isoformat() for b in self.buckets],
-            "active_users": {"total": self.active_users.total, "series": list(self.active_users.series)},
+            "active_users": {
+                "total": self.active_users.total,
+                "series": list(self.active_users.series),
+            },
             "credits": {
                 "builtin": c.builtin,
                 "topup": c.topup,

@@ -115,9 +115,7 @@ class Period:
         return self.start <= d <= self.end
 
     @classmethod
-    def named(
-        cls, name: PeriodName | str, as_of: date, first_day: date | None = None
-    ) -> Period:
+    def named(cls, name: PeriodName | str, as_of: date, first_day: date | None = None) -> Period:
         """A predefined period ending at `as_of`.
 
         `first_day` is the date of the first counted request, needed only by `all-time`; with no

@@ -1,0 +1,425 @@
+"""An opened dataset: the ledger computed once, and every report answered from it.
+
+All answers are aggregations of the ledger rows (one per license, quota period, local day and
+tool), kept as numpy arrays sorted by day so that a period is a contiguous slice. Distinct-user
+counts scatter into a bucket-by-user boolean matrix, which is linear in the rows and avoids
+sorting on every click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from metrics import ledger as ledger_mod
+from metrics import loading, store
+from metrics.model import (
+    MICRO,
+    ActiveUsers,
+    Credits,
+    LimitHits,
+    Report,
+    Tool,
+    credits,
+)
+from metrics.periods import Bucket, Granularity, Period, PeriodName, auto_granularity, buckets
+
+EPOCH = date(1970, 1, 1)
+_MATRIX_LIMIT = 64_000_000
+
+
+def day_number(d: date) -> int:
+    return (d - EPOCH).days
+
+
+def from_day_number(n: int) -> date:
+    return EPOCH + timedelta(days=int(n))
+
+
+def _ns(col: pd.Series) -> np.ndarray:
+    """UTC nanoseconds of a timestamp column; NaT becomes `loading.NAT`."""
+    return col.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def _distinct(bucket: np.ndarray, user: np.ndarray, n_buckets: int, n_users: int):
+    """Distinct users per bucket and over all buckets."""
+    if n_buckets * n_users <= _MATRIX_LIMIT:
+        seen = np.zeros((n_buckets, max(n_users, 1)), dtype=bool)
+        seen[bucket, user] = True
+        return seen.sum(axis=1), int(seen.any(axis=0).sum())
+    pairs = np.unique(bucket.astype(np.int64) * n_users + user)
+    series = np.bincount(pairs // n_users, minlength=n_buckets)
+    return series, len(np.unique(user))
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """Ledger rows of one period after the team and tool filters."""
+
+    day: np.ndarray
+    user: np.ndarray
+    tool: np.ndarray
+    builtin: np.ndarray
+    topup: np.ndarray
+    requests: np.ndarray
+    hits: np.ndarray
+    license: np.ndarray
+
+
+class Dataset:
+    """One organization, validated, with its ledger computed (or read back from the cache)."""
+
+    def __init__(self, path: Path, tables: loading.Tables, led: ledger_mod.Ledger, key: str):
+        self.path = path
+        self.name = tables.name
+        self.timezone = tables.timezone
+        self.fingerprint = key
+        self.users = tables.users
+        self.licenses = tables.licenses
+        self.topups = tables.topups
+        self._tables = tables
+        rows = led.rows
+        self._rows = rows
+        self._day = rows["day"].to_numpy()
+        self._license = rows["license"].to_numpy()
+        self._qp = rows["qp"].to_numpy()
+        self._tool = rows["tool"].to_numpy()
+        self._builtin = rows["builtin"].to_numpy()
+        self._topup = rows["topup"].to_numpy()
+        self._requests = rows["requests"].to_numpy()
+        self._hits = rows["hits"].to_numpy()
+        self._owner = self.licenses["user"].to_numpy().astype(np.int32)
+        self._user = self._owner[self._license] if len(rows) else np.empty(0, np.int32)
+        self.n_users = len(self.users)
+        teams = self.users["team"].dropna().unique()
+        self.teams: tuple[str, ...] = tuple(sorted(str(t) for t in teams))
+        self.first_day = from_day_number(self._day[0]) if len(rows) else None
+        self.last_day = from_day_number(self._day[-1]) if len(rows) else None
+
+    @property
+    def ledger_rows(self) -> int:
+        return len(self._rows)
+
+    # -- periods -----------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+    def period(self, name: PeriodName | str, as_of: date | None = None) -> Period:
+        return Period.named(name, as_of or self.today(), self.first_day)
+
+    # -- filtering ---------------------------------------------------------------------------
+
+    def _team_mask(self, teams: Iterable[str]) -> np.ndarray | None:
+        teams = set(teams)
+        if not teams:
+            return None
+        return self.users["team"].isin(teams).to_numpy(dtype=bool)
+
+    def _slice(self, first: date, last: date, teams=(), tools=(), hits_only=False) -> _Slice:
+        lo = np.searchsorted(self._day, day_number(first), side="left")
+        hi = np.searchsorted(self._day, day_number(last), side="right")
+        sl = slice(lo, hi)
+        mask = None
+        team_ok = self._team_mask(teams)
+        if team_ok is not None:
+            mask = team_ok[self._user[sl]]
+        tools = {Tool(t) for t in tools}
+        if tools and len(tools) < len(Tool):
+            tool_ok = np.zeros(len(Tool), dtype=bool)
+            tool_ok[[t.code for t in tools]] = True
+            tmask = tool_ok[self._tool[sl]]
+            mask = tmask if mask is None else mask & tmask
+        if hits_only:
+            hmask = self._hits[sl] > 0
+            mask = hmask if mask is None else mask & hmask
+
+        def take(a):
+            return a[sl] if mask is None else a[sl][mask]
+
+        return _Slice(
+            take(self._day),
+            take(self._user),
+            take(self._tool),
+            take(self._builtin),
+            take(self._topup),
+            take(self._requests),
+            take(self._hits),
+            take(self._license),
+        )
+
+    @staticmethod
+    def _bucket_index(day: np.ndarray, bks: tuple[Bucket, ...]) -> np.ndarray:
+        starts = np.array([day_number(b.first) for b in bks], dtype=np.int64)
+        return np.searchsorted(starts, day, side="right") - 1
+
+    # -- the contract's three metrics --------------------------------------------------------
+
+    def report(
+        self,
+        period: Period,
+        granularity: Granularity | str | None = None,
+        teams: Iterable[str] = (),
+        tools: Iterable[Tool | str] = (),
+    ) -> Report:
+        """Section 5. The tool filter narrows the first two metrics; limit hits ignore it."""
+        gran = Granularity(granularity) if granularity else auto_granularity(period)
+        teams = frozenset(teams)
+        tools = frozenset(Tool(t) for t in tools)
+        bks = buckets(period, gran)
+        nb = len(bks)
+
+        s = self._slice(period.start, period.end, teams, tools)
+        b = self._bucket_index(s.day, bks)
+        active, active_total = _distinct(b, s.user, nb, self.n_users)
+        builtin = np.bincount(b, weights=s.builtin, minlength=nb).astype(np.int64)
+        topup = np.bincount(b, weights=s.topup, minlength=nb).astype(np.int64)
+
+        h = self._slice(period.start, period.end, teams, hits_only=True)
+        hb = self._bucket_index(h.day, bks)
+        hit_series, hit_users = _distinct(hb, h.user, nb, self.n_users)
+        daily, _ = _distinct(h.day - day_number(period.start), h.user, period.days, self.n_users)
+        peak = int(daily.max(initial=0))
+        peak_day = period.start + timedelta(days=int(np.argmax(daily))) if peak else None
+
+        total = builtin + topup
+        return Report(
+            timezone=self.timezone,
+            period=period,
+            granularity=gran,
+            buckets=bks,
+            active_users=ActiveUsers(active_total, tuple(int(v) for v in active)),
+            credits=Credits(
+                builtin=credits(int(builtin.sum())),
+                topup=credits(int(topup.sum())),
+                total=credits(int(total.sum())),
+                builtin_series=tuple(credits(int(v)) for v in builtin),
+                topup_series=tuple(credits(int(v)) for v in topup),
+                total_series=tuple(credits(int(v)) for v in total),
+            ),
+            limit_hits=LimitHits(hit_users, peak, peak_day, tuple(int(v) for v in hit_series)),
+            teams=teams,
+            tools=tools,
+        )
+
+    def tool_series(
+        self, period: Period, granularity: Granularity | str | None = None, teams=()
+    ) -> pd.DataFrame:
+        """Active users and credits per bucket and tool, in long form for stacked charts."""
+        gran = Granularity(granularity) if granularity else auto_granularity(period)
+        bks = buckets(period, gran)
+        s = self._slice(period.start, period.end, teams)
+        b = self._bucket_index(s.day, bks)
+        frames = []
+        for tool in Tool:
+            m = s.tool == tool.code
+            active, _ = _distinct(b[m], s.user[m], len(bks), self.n_users)
+            bi = np.bincount(b[m], weights=s.builtin[m], minlength=len(bks))
+            tu = np.bincount(b[m], weights=s.topup[m], minlength=len(bks))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "bucket": [pd.Timestamp(x.label) for x in bks],
+                        "tool": tool.label,
+                        "active_users": active.astype(int),
+                        "builtin": np.round(bi / MICRO, 6),
+                        "topup": np.round(tu / MICRO, 6),
+                        "total": np.round((bi + tu) / MICRO, 6),
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    # -- drill-downs -------------------------------------------------------------------------
+
+    def bucket_users(self, first: date, last: date, teams=(), tools=()) -> pd.DataFrame:
+        """The users behind a bar: everyone with counted requests or a limit hit in the days."""
+        s = self._slice(first, last, teams, tools)
+        h = self._slice(first, last, teams, hits_only=True)
+        use = (
+            pd.DataFrame(
+                {"user": s.user, "builtin": s.builtin, "topup": s.topup, "requests": s.requests}
+            )
+            .groupby("user")
+            .sum()
+        )
+        hits = pd.Series(h.hits, index=h.user).groupby(level=0).sum().rename("hits")
+        out = use.join(hits, how="outer").fillna(0)
+        out = out.astype({"builtin": np.int64, "topup": np.int64, "requests": int, "hits": int})
+        people = self.users.iloc[out.index.to_numpy()]
+        frame = pd.DataFrame(
+            {
+                "user_id": people["user_id"].to_numpy(),
+                "name": people["name"].to_numpy(),
+                "email": people["email"].to_numpy(),
+                "team": people["team"].to_numpy(),
+                "builtin": np.round(out["builtin"].to_numpy() / MICRO, 6),
+                "topup": np.round(out["topup"].to_numpy() / MICRO, 6),
+                "total": np.round((out["builtin"] + out["topup"]).to_numpy() / MICRO, 6),
+                "requests": out["requests"].to_numpy(),
+                "limit_hits": out["hits"].to_numpy(),
+                "hit_limit": out["hits"].to_numpy() > 0,
+            }
+        )
+        return frame.sort_values(["total", "user_id"], ascending=[False, True], ignore_index=True)
+
+    def standings(self, as_of: date | None = None, teams=()) -> pd.DataFrame:
+        """Each valid license's current quota period at the end of `as_of`: spent vs allowance."""
+        as_of = as_of or self.today()
+        tz = ZoneInfo(self.timezone)
+        end = pd.Timestamp(datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tz))
+        end_ns = end.value - 1
+        lic = self.licenses
+        until = _ns(lic["valid_until"])
+        valid = (_ns(lic["valid_from"]) <= end_ns) & ((until == loading.NAT) | (until > end_ns))
+        team_ok = self._team_mask(teams)
+        if team_ok is not None:
+            valid &= team_ok[self._owner]
+        idx = np.flatnonzero(valid)
+        anchors = _ns(lic["cycle_anchor"])
+        month = int(ledger_mod.month_index(np.array([day_number(as_of)]))[0])
+        current = np.full(len(lic), month, dtype=np.int64)
+        cyc = anchors != loading.NAT
+        current[cyc] = np.floor_divide(end_ns - anchors[cyc], ledger_mod.CYCLE_NS)
+
+        m = (self._qp == current[self._license]) & (self._day <= day_number(as_of))
+        n_lic = len(lic)
+        spent_b = np.bincount(self._license[m], weights=self._builtin[m], minlength=n_lic)
+        spent_t = np.bincount(self._license[m], weights=self._topup[m], minlength=n_lic)
+        hits = np.bincount(self._license[m], weights=self._hits[m], minlength=n_lic)
+
+        quota = ledger_mod.micro(lic["monthly_quota"].to_numpy())
+        limit = self._topup_limit_at(end_ns)
+        sel = lic.iloc[idx]
+        people = self.users.iloc[self._owner[idx]]
+        starts, ends = [], []
+        for i in idx:
+            if cyc[i]:
+                s = pd.Timestamp(anchors[i] + current[i] * ledger_mod.CYCLE_NS, tz="UTC")
+                e = s + pd.Timedelta(days=30)
+                starts.append(s.tz_convert(tz).date())
+                ends.append((e - pd.Timedelta(1)).tz_convert(tz).date())
+            else:
+                starts.append(as_of.replace(day=1))
+                nxt = (as_of.replace(day=28) + timedelta(days=4)).replace(day=1)
+                ends.append(nxt - timedelta(days=1))
+        allowance = quota[idx] + limit[self._owner[idx]]
+        spent = spent_b[idx] + spent_t[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(allowance > 0, spent / np.maximum(allowance, 1), np.nan)
+        return pd.DataFrame(
+            {
+                "user_id": people["user_id"].to_numpy(),
+                "name": people["name"].to_numpy(),
+                "team": people["team"].to_numpy(),
+                "license_id": sel["license_id"].to_numpy(),
+                "plan": sel["plan"].to_numpy(),
+                "period_start": starts,
+                "period_end": ends,
+                "quota": quota[idx] / MICRO,
+                "topup_limit": limit[self._owner[idx]] / MICRO,
+                "allowance": allowance / MICRO,
+                "builtin_used": spent_b[idx] / MICRO,
+                "topup_used": spent_t[idx] / MICRO,
+                "spent": spent / MICRO,
+                "share_used": share,
+                "hits": hits[idx].astype(int),
+            }
+        )
+
+    def _topup_limit_at(self, t_ns: int) -> np.ndarray:
+        """topup_limit(user, t) in micro-credits for every user code."""
+        top = self.topups
+        eligible = top[top["effective_from"] <= t_ns].sort_values("effective_from", kind="stable")
+        default = eligible[eligible["user"] < 0]
+        base = ledger_mod.micro([default["monthly_limit"].iloc[-1]])[0] if len(default) else 0
+        out = np.full(self.n_users, base, dtype=np.int64)
+        own = eligible[eligible["user"] >= 0].groupby("user")["monthly_limit"].last()
+        out[own.index.to_numpy()] = ledger_mod.micro(own.to_numpy())
+        return out
+
+    def users_overview(self, period: Period, teams=()) -> pd.DataFrame:
+        """One row per user for the Users page: use in the period and standing at its end."""
+        team_ok = self._team_mask(teams)
+        codes = np.arange(self.n_users) if team_ok is None else np.flatnonzero(team_ok)
+        s = self._slice(period.start, period.end, teams)
+        n = self.n_users
+        builtin = np.bincount(s.user, weights=s.builtin, minlength=n)
+        topup = np.bincount(s.user, weights=s.topup, minlength=n)
+        requests = np.bincount(s.user, weights=s.requests, minlength=n)
+        hits = np.bincount(s.user, weights=s.hits, minlength=n)
+        upto = np.searchsorted(self._day, day_number(period.end), side="right")
+        last = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(last, self._user[:upto], self._day[:upto].astype(np.int64))
+
+        st = self.standings(period.end, teams)
+        per_user = st.groupby("user_id").agg(
+            plans=("plan", lambda p: ", ".join(sorted(set(p)))),
+            share_used=("share_used", "max"),
+            topup_used=("topup_used", "sum"),
+            topup_limit=("topup_limit", "sum"),
+            allowance=("allowance", "sum"),
+            spent=("spent", "sum"),
+        )
+        people = self.users.iloc[codes]
+        frame = pd.DataFrame(
+            {
+                "user_id": people["user_id"].to_numpy(),
+                "name": people["name"].to_numpy(),
+                "email": people["email"].to_numpy(),
+                "team": people["team"].to_numpy(),
+                "requests": requests[codes].astype(int),
+                "builtin": np.round(builtin[codes] / MICRO, 6),
+                "topup": np.round(topup[codes] / MICRO, 6),
+                "total": np.round((builtin[codes] + topup[codes]) / MICRO, 6),
+                "limit_hits": hits[codes].astype(int),
+                "last_active": [from_day_number(d) if d >= 0 else None for d in last[codes]],
+            }
+        )
+        frame = frame.merge(per_user, how="left", left_on="user_id", right_index=True)
+        frame["near_limit"] = frame["share_used"].fillna(0) >= 0.8
+        return frame
+
+
+def open_dataset(
+    path: str | Path,
+    *,
+    timezone: str | None = None,
+    cache_dir: str | Path | None | bool = None,
+) -> Dataset:
+    """Validate a dataset directory and run its ledger, reusing a cached ledger when one exists.
+
+    `cache_dir=False` disables the disk cache; `None` uses the default location
+    (`$AI_CONSOLE_CACHE_DIR`, else the user's cache directory).
+    """
+    path = Path(path)
+    if timezone is not None and not loading.valid_timezone(timezone):
+        raise ValueError(f"unknown timezone {timezone!r}")
+    cache = None if cache_dir is False else Path(cache_dir or store.default_cache_dir())
+    probe = loading.load_light(path, timezone) if cache else None
+    if probe is not None:
+        key = store.fingerprint(path, probe.timezone)
+        led = store.read(cache, key)
+        if led is not None:
+            return Dataset(path, probe, led, key)
+    tables = loading.load(path, timezone)
+    key = store.fingerprint(path, tables.timezone)
+    led = ledger_mod.run(tables)
+    if cache:
+        store.write(cache, key, led)
+    return Dataset(path, tables, led, key)
+
+
+def validate(path: str | Path, timezone: str | None = None) -> list[loading.Issue]:
+    """Every broken rule of the dataset (empty when it is valid), for the Data page."""
+    try:
+        loading.load(path, timezone)
+    except loading.DatasetError as exc:
+        return list(exc.issues)
+    return []

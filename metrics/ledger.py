@@ -1,0 +1,173 @@
+"""The quota ledger of section 3, vectorised, and the compact table every report aggregates.
+
+The ledger does not depend on the period shown, so it runs once per dataset. Requests are sorted by
+(license, ts, request_id); because a license's quota periods follow each other in time, that order
+also keeps every (license, quota period) contiguous, and `spent` is one cumulative sum with a
+reset at each group start. The result is folded into one row per (license, quota period, local
+day, tool), a table some hundred times smaller than the requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from metrics.loading import NAT, Tables
+from metrics.model import EXCLUDED_TOOLS, MICRO, Tool
+
+DAY_NS = 86_400 * 10**9
+CYCLE_NS = 30 * DAY_NS
+
+#: Columns of `Ledger.rows`; day is the local date as days since 1970-01-01.
+ROW_COLUMNS = ("day", "license", "qp", "tool", "builtin", "topup", "requests", "hits")
+
+
+@dataclass(frozen=True)
+class Ledger:
+    rows: pd.DataFrame  # ROW_COLUMNS, sorted by day
+    timezone: str
+
+
+def micro(values: np.ndarray) -> np.ndarray:
+    """Credits to integer micro-credits, rounding half to even exactly as Python's round()."""
+    return np.rint(np.asarray(values, dtype=np.float64) * MICRO).astype(np.int64)
+
+
+def local_days(ts_ns: np.ndarray, tz: str) -> np.ndarray:
+    """Local calendar date of each UTC instant, as int days since the epoch."""
+    if len(ts_ns) == 0:
+        return np.empty(0, dtype=np.int64)
+    wall = pd.DatetimeIndex(ts_ns.view("datetime64[ns]"), tz="UTC").tz_convert(tz)
+    return wall.tz_localize(None).asi8 // DAY_NS
+
+
+def month_index(days: np.ndarray) -> np.ndarray:
+    """Months since January 1970 of each day number."""
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def quota_period(ts_ns, days, lic, anchors_ns: np.ndarray) -> np.ndarray:
+    """The quota period key per request: a month index, or the 30-day cycle number k."""
+    anchor = anchors_ns[lic]
+    cyc = anchor != NAT
+    qp = month_index(days)
+    if cyc.any():
+        qp = qp.copy()
+        qp[cyc] = np.floor_divide(ts_ns[cyc] - anchor[cyc], CYCLE_NS)
+    return qp
+
+
+def _order(lic: np.ndarray, ts: np.ndarray, request_id) -> np.ndarray:
+    """Indices in (license, ts, request_id) order; request ids are only compared inside ties."""
+    order = np.argsort(ts, kind="stable")
+    small = lic.astype(np.uint16) if lic.max(initial=0) < 2**16 else lic
+    order = order[np.argsort(small[order], kind="stable")]
+    l_s, t_s = lic[order], ts[order]
+    tie = (l_s[1:] == l_s[:-1]) & (t_s[1:] == t_s[:-1])
+    if tie.any():
+        in_run = np.zeros(len(order), dtype=bool)
+        in_run[1:] |= tie
+        in_run[:-1] |= tie
+        pos = np.flatnonzero(in_run)
+        run = np.cumsum(np.r_[True, ~tie][pos])
+        ids = request_id.take(order[pos]).to_pylist()
+        resorted = sorted(range(len(pos)), key=lambda i: (run[i], ids[i]))
+        order[pos] = order[pos][resorted]
+    return order
+
+
+def _topup_limits(tables: Tables, lic_s, ts_s, owner) -> np.ndarray:
+    """topup_limit(user, ts) in micro-credits for each (sorted) request."""
+    top = tables.topups
+    out = np.zeros(len(ts_s), dtype=np.int64)
+    if top.empty:
+        return out
+    top = top.assign(limit=micro(top["monthly_limit"].to_numpy()))
+    default = top[top["user"] < 0].sort_values("effective_from", kind="stable")
+    if len(default):
+        eff = default["effective_from"].to_numpy()
+        idx = np.searchsorted(eff, ts_s, side="right") - 1
+        out = np.where(idx >= 0, default["limit"].to_numpy()[np.maximum(idx, 0)], 0)
+    own = top[top["user"] >= 0].sort_values(["user", "effective_from"], kind="stable")
+    if own.empty:
+        return out
+    lic_start = np.searchsorted(lic_s, np.arange(len(owner)), side="left")
+    lic_end = np.searchsorted(lic_s, np.arange(len(owner)), side="right")
+    licenses_of = pd.Series(np.arange(len(owner))).groupby(owner).agg(list)
+    for user, rows in own.groupby("user", sort=False):
+        eff = rows["effective_from"].to_numpy()
+        lim = rows["limit"].to_numpy()
+        for lic in licenses_of.get(user, ()):
+            s, e = lic_start[lic], lic_end[lic]
+            if s == e:
+                continue
+            idx = np.searchsorted(eff, ts_s[s:e], side="right") - 1
+            out[s:e] = np.where(idx >= 0, lim[np.maximum(idx, 0)], out[s:e])
+    return out
+
+
+def run(tables: Tables) -> Ledger:
+    req = tables.requests
+    tz = tables.timezone
+    counted_tool = np.array([v not in EXCLUDED_TOOLS for v in req.tool_values] + [False])
+    tool_group = np.array([Tool.of(v).code for v in req.tool_values] + [0], dtype=np.int8)
+    keep = (req.credits > 0) & counted_tool[req.tool]
+    idx = np.flatnonzero(keep)
+    lic = req.license[idx]
+    ts = req.ts[idx]
+    order = _order(lic, ts, req.request_id.take(idx) if len(idx) else req.request_id)
+    idx = idx[order]
+    lic, ts = lic[order], ts[order]
+    c = micro(req.credits[idx])
+    tool = tool_group[req.tool[idx]]
+    days = local_days(ts, tz)
+
+    licenses = tables.licenses
+    anchors = licenses["cycle_anchor"].to_numpy(dtype="datetime64[ns]").view(np.int64)  # NaT = NAT
+    qp = quota_period(ts, days, lic, anchors)
+
+    n = len(idx)
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = (lic[1:] != lic[:-1]) | (qp[1:] != qp[:-1])
+    cum = np.cumsum(c)
+    group_first = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    spent_after = cum - (cum[group_first] - c[group_first])
+    spent_before = spent_after - c
+
+    quota = micro(licenses["monthly_quota"].to_numpy())[lic]
+    builtin = np.minimum(c, np.maximum(0, quota - spent_before))
+    topup = c - builtin
+    owner = licenses["user"].to_numpy()
+    allowance = quota + _topup_limits(tables, lic, ts, owner)
+    hit = (spent_before < allowance) & (spent_after >= allowance)
+
+    new_seg = new_group.copy()
+    new_seg[1:] |= days[1:] != days[:-1]
+    seg = np.cumsum(new_seg) - 1
+    key = seg * len(Tool) + tool
+    size = int(key[-1]) + 1 if n else 0
+    count = np.bincount(key, minlength=size)
+    present = np.flatnonzero(count)
+    seg_first = np.flatnonzero(new_seg)
+
+    def total(w):
+        return np.bincount(key, weights=w, minlength=size)[present]
+
+    seg_of = present // len(Tool)
+    rows = pd.DataFrame(
+        {
+            "day": days[seg_first][seg_of].astype(np.int32),
+            "license": lic[seg_first][seg_of].astype(np.int32),
+            "qp": qp[seg_first][seg_of].astype(np.int64),
+            "tool": (present % len(Tool)).astype(np.int8),
+            "builtin": total(builtin).astype(np.int64),
+            "topup": total(topup).astype(np.int64),
+            "requests": count[present].astype(np.int32),
+            "hits": total(hit).astype(np.int32),
+        }
+    )
+    by_day = np.argsort(rows["day"].to_numpy(), kind="stable")
+    rows = rows.iloc[by_day].reset_index(drop=True)
+    return Ledger(rows=rows, timezone=tz)

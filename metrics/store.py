@@ -1,0 +1,68 @@
+"""On-disk cache of the ledger, so that a second process starts warm.
+
+The cache key is a fingerprint of the dataset's files (path, size, modification time), the
+timezone the ledger was computed in and the engine version; any change to an input makes a new
+key, so a stale ledger is never read. Entries are written to a temporary directory and renamed
+into place, so a crash never leaves a half-written entry behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from metrics.ledger import ROW_COLUMNS, Ledger
+from metrics.loading import dataset_files
+
+ENGINE_VERSION = "1"
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("AI_CONSOLE_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ai-adoption-console"
+
+
+def fingerprint(root: Path, timezone: str) -> str:
+    h = hashlib.sha256(f"{ENGINE_VERSION}\0{timezone}\0".encode())
+    for f in dataset_files(root):
+        st = f.stat()
+        h.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:32]
+
+
+def read(cache_dir: Path, key: str) -> Ledger | None:
+    entry = cache_dir / key
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        table = pq.read_table(entry / "ledger.parquet")
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    if tuple(table.column_names) != ROW_COLUMNS:
+        return None
+    return Ledger(rows=table.to_pandas(), timezone=meta["timezone"])
+
+
+def write(cache_dir: Path, key: str, ledger: Ledger) -> None:
+    """Best effort: an unwritable cache only costs speed, never a report."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_dir))
+    except OSError:
+        return
+    try:
+        table = pa.Table.from_pandas(ledger.rows, preserve_index=False)
+        pq.write_table(table, tmp / "ledger.parquet", compression="zstd")
+        (tmp / "meta.json").write_text(json.dumps({"timezone": ledger.timezone}))
+        os.rename(tmp, cache_dir / key)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
