@@ -333,6 +333,26 @@ class Dataset:
             }
         )
 
+    def quota_periods(self) -> pd.DataFrame:
+        """Built-in and top-up use per license and quota period, for audits and invariants."""
+        g = self._rows.groupby(["license", "qp"], sort=True)[
+            ["builtin", "topup", "requests", "hits"]
+        ].sum()
+        g = g.reset_index()
+        lic = self.licenses.iloc[g["license"].to_numpy()]
+        return pd.DataFrame(
+            {
+                "license_id": lic["license_id"].to_numpy(),
+                "user_id": self.users["user_id"].to_numpy()[self._owner[g["license"].to_numpy()]],
+                "quota_period": g["qp"].to_numpy(),
+                "quota": lic["monthly_quota"].to_numpy(),
+                "builtin": g["builtin"].to_numpy() / MICRO,
+                "topup": g["topup"].to_numpy() / MICRO,
+                "requests": g["requests"].to_numpy(),
+                "hits": g["hits"].to_numpy(),
+            }
+        )
+
     def _topup_limit_at(self, t_ns: int) -> np.ndarray:
         """topup_limit(user, t) in micro-credits for every user code."""
         top = self.topups

@@ -1,0 +1,126 @@
+"""Property tests: the vectorised engine against the loop-based reference on random datasets."""
+
+import os
+from datetime import date, timedelta
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import metrics
+from metrics import Granularity, Period
+from tests import reference
+from tests.datasets import license_, request, topup, user, write_dataset
+
+ZONES = ["UTC", "Europe/Prague", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
+TOOLS = [
+    "junie",
+    "claude_agent",
+    "ai_assistant_chat",
+    "code_completion",
+    "next_edit_suggestion",
+    "x",
+]
+BASE = date(2026, 1, 1)
+
+
+@st.composite
+def organizations(draw):
+    n_users = draw(st.integers(1, 4))
+    users = [user(f"u{i}", draw(st.sampled_from(["A", "B", None]))) for i in range(n_users)]
+    licenses = []
+    for i in range(n_users):
+        for j in range(draw(st.integers(1, 2))):
+            anchor = None
+            if draw(st.booleans()):
+                month, day, hour = (
+                    draw(st.integers(1, 4)),
+                    draw(st.integers(1, 28)),
+                    draw(st.integers(0, 23)),
+                )
+                anchor = f"2026-{month:02d}-{day:02d} {hour:02d}:00"
+            quota = draw(st.sampled_from([0.0, 1.0, 2.5, 5.0, 10.0]))
+            licenses.append(license_(f"l{i}{j}", f"u{i}", quota, anchor=anchor))
+    requests = []
+    for k in range(draw(st.integers(0, 30))):
+        lic = draw(st.sampled_from(licenses))
+        minute = draw(st.integers(0, 120 * 24 * 4)) * 15  # quarter hours: ties happen
+        stamp = (np.datetime64("2026-01-01T00:00") + np.timedelta64(minute, "m")).astype(str)
+        credits = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0, 3.0, 7.25, 1e-7]))
+        tool = draw(st.sampled_from(TOOLS))
+        requests.append(
+            request(
+                f"r{draw(st.integers(0, 10**6)):07d}-{k}",
+                stamp,
+                lic["user_id"],
+                lic["license_id"],
+                credits,
+                tool,
+            )
+        )
+    topups = []
+    for _ in range(draw(st.integers(0, 4))):
+        who = draw(st.sampled_from([None] + [u["user_id"] for u in users]))
+        day = draw(st.integers(0, 120))
+        topups.append(
+            topup(
+                who,
+                f"{BASE + timedelta(days=day)} 12:00",
+                draw(st.sampled_from([0.0, 1.0, 2.5, 10.0])),
+            )
+        )
+    tz = draw(st.sampled_from(ZONES))
+    start = BASE + timedelta(days=draw(st.integers(-10, 110)))
+    end = start + timedelta(days=draw(st.integers(0, 120)))
+    gran = draw(st.sampled_from([None, "day", "week", "month", "year"]))
+    teams = draw(st.sampled_from([(), ("A",), ("A", "B")]))
+    return users, licenses, requests, topups, tz, start, end, gran, teams
+
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("ci")
+
+
+@settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", 60)))
+@given(organizations())
+def test_every_report_equals_the_reference(tmp_path_factory, org):
+    users, licenses, requests, topups, tz, start, end, gran, teams = org
+    root = write_dataset(
+        tmp_path_factory.mktemp("org"), users, licenses, requests, topups, timezone=tz
+    )
+    ds = metrics.open_dataset(root, cache_dir=False)
+    r = ds.report(Period(start, end), gran, teams=teams)
+    assert r.to_json() == reference.report(root, start, end, gran, teams)
+
+    c = r.credits
+    assert round(c.builtin + c.topup, 6) == c.total
+    for b, t, tot in zip(c.builtin_series, c.topup_series, c.total_series, strict=True):
+        assert round(b + t, 6) == tot
+
+    periods = ds.quota_periods()
+    assert (periods["builtin"] <= periods["quota"] + 1e-9).all()
+
+
+@settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", 30)))
+@given(organizations())
+def test_monthly_distinct_users_lie_between_the_daily_extremes(tmp_path_factory, org):
+    users, licenses, requests, topups, tz, start, end, _, teams = org
+    root = write_dataset(
+        tmp_path_factory.mktemp("org"), users, licenses, requests, topups, timezone=tz
+    )
+    ds = metrics.open_dataset(root, cache_dir=False)
+    monthly = ds.report(Period(start, end), Granularity.MONTH, teams=teams)
+    daily = ds.report(Period(start, end), Granularity.DAY, teams=teams)
+    for bucket, n in zip(monthly.buckets, monthly.active_users.series, strict=True):
+        counts = [
+            v
+            for d, v in zip(daily.buckets, daily.active_users.series, strict=True)
+            if bucket.first <= d.label <= bucket.last
+        ]
+        assert max(counts, default=0) <= n <= sum(counts)
+    assert monthly.active_users.total == daily.active_users.total
+    assert monthly.credits.total == daily.credits.total
