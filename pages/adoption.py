@@ -1,0 +1,198 @@
+"""AI adoption and usage: the three charts of the product page, with drill-downs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from metrics import Tool
+from ui import charts, components, data, state
+
+ds, filters = state.require()
+period = filters.period
+previous = period.previous()
+versus = components.versus(previous.start, previous.end)
+
+st.title("AI adoption and usage")
+st.caption(state.describe(filters, ds))
+
+tool_labels = st.pills(
+    "Tools",
+    list(state.TOOL_LABELS),
+    selection_mode="multi",
+    key="tool",
+    bind="query-params",
+    help="Narrows Active AI users and AI Credits consumption. Limit hits always count every "
+    "tool, because the allowance is shared by all of them.",
+)
+tools = tuple(state.TOOL_LABELS[t].value for t in tool_labels)
+
+report = data.report(ds, period, filters.gran_arg, filters.teams, tools)
+before = data.report(ds, previous, filters.gran_arg, filters.teams, tools)
+hits_report = data.report(ds, period, filters.gran_arg, filters.teams) if tools else report
+hits_before = data.report(ds, previous, filters.gran_arg, filters.teams) if tools else before
+frame = report.frame()
+hits_frame = hits_report.frame()
+buckets = {(b.first.isoformat(), b.last.isoformat()): b for b in report.buckets}
+
+HELP = {
+    "active": "Users with at least one request that spent AI Credits: Junie, Claude Agent, "
+    "AI Assistant chat with cloud models and other tools that charge credits. Code "
+    "completion and next edit suggestion never count. Each user counts once per bar; the "
+    "period total counts each user once, so it is not the sum of the bars.",
+    "credits": "AI Credits spent by counted requests. Each license spends its built-in quota "
+    "first, counted from the start of its quota period (a calendar month, or a 30-day "
+    "cycle), even when that starts before the shown period; credits beyond the quota are "
+    "top-up AI Credits.",
+    "hits": "Users whose spending under one license reached its allowance (the built-in quota "
+    "plus the top-up limit) in the bar. Without top-up that is when the quota runs out; a "
+    "raised top-up limit counts again only when the new allowance is used up; with several "
+    "licenses, using up any one counts. All tools count here, whatever the tool filter.",
+}
+
+
+def header(title: str, help_text: str, chart: str, source) -> None:
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.subheader(title, help=help_text, anchor=False)
+    right.download_button(
+        "CSV",
+        charts.series_csv(source, chart),
+        file_name=f"{chart}_{period.start}_{period.end}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        key=f"csv_{chart}",
+        help="This chart's series, one row per bucket",
+    )
+
+
+def partial_note(source) -> None:
+    if source["partial"].any():
+        st.caption(
+            "Lighter bars are partial buckets: the period covers only part of their "
+            f"{filters.granularity.value}, so they hold fewer days than the others."
+        )
+
+
+def drill_down(event, chart: str, teams, tools, only_hits: bool = False) -> None:
+    """The users behind the clicked bar; a stale selection after a filter change is ignored."""
+    picked = (event.selection.get(charts.SELECTION) or []) if event else []
+    if not picked:
+        st.caption("Click a bar to see the users behind it.")
+        return
+    key = (picked[0].get("first"), picked[0].get("last"))
+    bucket = buckets.get(key)
+    if bucket is None:
+        return
+    users = data.bucket_users(ds, bucket.first, bucket.last, teams, tools)
+    users = users[users["hit_limit"]] if only_hits else users[users["requests"] > 0]
+    st.markdown(
+        f"**{len(users):,} user{'s' if len(users) != 1 else ''}** in "
+        f"{charts.day_range(bucket.first, bucket.last)}"
+    )
+    components.users_table(users, key=f"users_{chart}")
+
+
+def plot(chart_fn, source, chart: str):
+    return st.altair_chart(
+        chart_fn(source, report.granularity),
+        on_select="rerun",
+        selection_mode=charts.SELECTION,
+        key=f"chart_{chart}",
+        width="stretch",
+    )
+
+
+with st.container(border=True):
+    header("Active AI users", HELP["active"], "active", frame)
+    components.metric(
+        "Active users",
+        report.active_users.total,
+        before.active_users.total,
+        versus=versus,
+        help="Distinct users over the whole period",
+    )
+    if report.active_users.total == 0:
+        components.empty_state("No active AI users", period, ds.first_day, ds.last_day)
+    else:
+        event = plot(charts.active_users_chart, frame, "active")
+        partial_note(frame)
+        drill_down(event, "active", filters.teams, tools)
+
+with st.container(border=True):
+    header("AI Credits consumption", HELP["credits"], "credits", frame)
+    c = report.credits
+    p = before.credits
+    cols = st.columns(3)
+    with cols[0]:
+        components.metric(
+            "Total AI Credits spent",
+            c.total,
+            p.total,
+            fmt=components.CREDITS,
+            versus=versus,
+            delta_color="off",
+        )
+    with cols[1]:
+        components.metric(
+            charts.BUILTIN_LABEL,
+            c.builtin,
+            p.builtin,
+            fmt=components.CREDITS,
+            versus=versus,
+            delta_color="off",
+        )
+    with cols[2]:
+        components.metric(
+            charts.TOPUP_LABEL,
+            c.topup,
+            p.topup,
+            fmt=components.CREDITS,
+            versus=versus,
+            delta_color="off",
+        )
+    if c.total == 0:
+        components.empty_state("No AI Credits were spent", period, ds.first_day, ds.last_day)
+    else:
+        event = plot(charts.credits_chart, frame, "credits")
+        partial_note(frame)
+        drill_down(event, "credits", filters.teams, tools)
+
+with st.container(border=True):
+    header("Users who hit their monthly AI Credits limit", HELP["hits"], "hits", hits_frame)
+    h = hits_report.limit_hits
+    hb = hits_before.limit_hits
+    cols = st.columns(2)
+    with cols[0]:
+        components.metric(
+            "Users who hit their limit",
+            h.users,
+            hb.users,
+            versus=versus,
+            delta_color="inverse",
+            help="Distinct users with a limit hit anywhere in the period",
+        )
+    with cols[1]:
+        peak_day: date | None = h.peak_day
+        components.metric(
+            "Peak daily users who hit their limit",
+            h.peak_daily_users,
+            hb.peak_daily_users,
+            versus=versus,
+            delta_color="inverse",
+            help="The most distinct users hit on a single day of the period",
+        )
+        if peak_day:
+            st.caption(f"Peak on {peak_day:%a}, {charts.day_range(peak_day, peak_day)}")
+    if h.users == 0:
+        components.empty_state(
+            "Nobody hit their AI Credits limit", period, ds.first_day, ds.last_day
+        )
+    else:
+        event = plot(charts.limit_hits_chart, hits_frame, "hits")
+        partial_note(hits_frame)
+        drill_down(event, "hits", filters.teams, (), only_hits=True)
+
+if tools:
+    st.caption("Tool filter: " + ", ".join(Tool(t).label for t in tools) + ".")
