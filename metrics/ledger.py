@@ -78,33 +78,30 @@ def _order(lic: np.ndarray, ts: np.ndarray, request_id) -> np.ndarray:
     return order
 
 
-def _topup_limits(tables: Tables, lic_s, ts_s, owner) -> np.ndarray:
-    """topup_limit(user, ts) in micro-credits for each (sorted) request."""
+def _topup_limits(tables: Tables, user: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """topup_limit(user, ts) in micro-credits for each request: own rows first, then defaults.
+
+    Both lookups are one `searchsorted`: effective dates are replaced by their rank among all
+    effective dates, so (user, rank) packs into one sortable integer key. Rows with equal keys
+    keep file order, and the last of them wins.
+    """
     top = tables.topups
-    out = np.zeros(len(ts_s), dtype=np.int64)
-    if top.empty:
+    out = np.zeros(len(ts), dtype=np.int64)
+    if top.empty or len(ts) == 0:
         return out
-    top = top.assign(limit=micro(top["monthly_limit"].to_numpy()))
-    default = top[top["user"] < 0].sort_values("effective_from", kind="stable")
-    if len(default):
-        eff = default["effective_from"].to_numpy()
-        idx = np.searchsorted(eff, ts_s, side="right") - 1
-        out = np.where(idx >= 0, default["limit"].to_numpy()[np.maximum(idx, 0)], 0)
-    own = top[top["user"] >= 0].sort_values(["user", "effective_from"], kind="stable")
-    if own.empty:
-        return out
-    lic_start = np.searchsorted(lic_s, np.arange(len(owner)), side="left")
-    lic_end = np.searchsorted(lic_s, np.arange(len(owner)), side="right")
-    licenses_of = pd.Series(np.arange(len(owner))).groupby(owner).agg(list)
-    for user, rows in own.groupby("user", sort=False):
-        eff = rows["effective_from"].to_numpy()
-        lim = rows["limit"].to_numpy()
-        for lic in licenses_of.get(user, ()):
-            s, e = lic_start[lic], lic_end[lic]
-            if s == e:
-                continue
-            idx = np.searchsorted(eff, ts_s[s:e], side="right") - 1
-            out[s:e] = np.where(idx >= 0, lim[np.maximum(idx, 0)], out[s:e])
+    eff = top["effective_from"].to_numpy()
+    limit = micro(top["monthly_limit"].to_numpy())
+    who = top["user"].to_numpy().astype(np.int64)
+    times = np.unique(eff)
+    span = len(times) + 1
+    row_key = (who + 1) * span + np.searchsorted(times, eff, side="right")
+    order = np.argsort(row_key, kind="stable")
+    row_key, limit, who = row_key[order], limit[order], who[order]
+    rank = np.searchsorted(times, ts, side="right")
+    for users in (np.full(len(ts), -1, dtype=np.int64), user.astype(np.int64)):
+        pos = np.searchsorted(row_key, (users + 1) * span + rank, side="right") - 1
+        found = (pos >= 0) & (who[np.maximum(pos, 0)] == users) & (rank > 0)
+        out = np.where(found, limit[np.maximum(pos, 0)], out)
     return out
 
 
@@ -140,7 +137,7 @@ def run(tables: Tables) -> Ledger:
     builtin = np.minimum(c, np.maximum(0, quota - spent_before))
     topup = c - builtin
     owner = licenses["user"].to_numpy()
-    allowance = quota + _topup_limits(tables, lic, ts, owner)
+    allowance = quota + _topup_limits(tables, owner[lic], ts)
     hit = (spent_before < allowance) & (spent_after >= allowance)
 
     new_seg = new_group.copy()
