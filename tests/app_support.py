@@ -1,0 +1,93 @@
+"""Shared pieces of the app tests: one generated organization and readers for chart elements."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+END = date(2026, 11, 24)
+SEED = 3
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory) -> Path:
+    """The `small` preset ending on a fixed day, so relative periods are reproducible."""
+    import fixtures
+
+    out = tmp_path_factory.mktemp("org") / "small"
+    fixtures.generate(out, fixtures.GeneratorConfig.preset("small", end=END, seed=SEED))
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_ds(small_dataset):
+    import metrics
+
+    return metrics.open_dataset(small_dataset, cache_dir=False)
+
+
+def _navigation_only(monkeypatch) -> None:
+    """Keeps AppTest on the `st.navigation` path across reruns.
+
+    AppTest resets `PagesManager.uses_pages_directory` before every run, so with a `pages/`
+    directory next to `app.py` each rerun after the first takes the legacy pages-directory
+    route and runs the page script without the entrypoint (and its sidebar filters). The real
+    server sets the flag to False once `st.navigation` has run and keeps it; this does the same.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def app_env(monkeypatch, small_dataset, tmp_path):
+    _navigation_only(monkeypatch)
+    monkeypatch.setenv("AI_CONSOLE_DATASET", str(small_dataset))
+    monkeypatch.setenv("AI_CONSOLE_AS_OF", END.isoformat())
+    monkeypatch.setenv("AI_CONSOLE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("AI_CONSOLE_DATA", raising=False)
+    return small_dataset
+
+
+def new_app(**query):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=30)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at
+
+
+def charts(at) -> list:
+    return list(at.get("vega_lite_chart"))
+
+
+def spec(chart) -> dict:
+    return json.loads(chart.proto.spec)
+
+
+def rows(chart) -> pd.DataFrame:
+    """The chart's inline data: Streamlit ships each dataset as Arrow IPC bytes."""
+    (dataset,) = chart.proto.datasets
+    return pa.ipc.open_stream(dataset.data.data).read_all().to_pandas()
+
+
+def metrics_by_label(at) -> dict[str, object]:
+    return {m.label: m for m in at.metric}
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
