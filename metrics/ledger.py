@@ -59,8 +59,11 @@ def quota_period(ts_ns, days, lic, anchors_ns: np.ndarray) -> np.ndarray:
     return qp
 
 
-def _order(lic: np.ndarray, ts: np.ndarray, request_id) -> np.ndarray:
-    """Indices in (license, ts, request_id) order; request ids are only compared inside ties."""
+def _order(lic: np.ndarray, ts: np.ndarray, ids_of) -> np.ndarray:
+    """Indices in (license, ts, request_id) order; request ids are only fetched inside ties.
+
+    `ids_of(rows)` returns the request ids of those rows, a costly gather kept to the ties.
+    """
     order = np.argsort(ts, kind="stable")
     small = lic.astype(np.uint16) if lic.max(initial=0) < 2**16 else lic
     order = order[np.argsort(small[order], kind="stable")]
@@ -72,7 +75,7 @@ def _order(lic: np.ndarray, ts: np.ndarray, request_id) -> np.ndarray:
         in_run[:-1] |= tie
         pos = np.flatnonzero(in_run)
         run = np.cumsum(np.r_[True, ~tie][pos])
-        ids = request_id.take(order[pos]).to_pylist()
+        ids = ids_of(order[pos])
         resorted = sorted(range(len(pos)), key=lambda i: (run[i], ids[i]))
         order[pos] = order[pos][resorted]
     return order
@@ -114,7 +117,7 @@ def run(tables: Tables) -> Ledger:
     idx = np.flatnonzero(keep)
     lic = req.license[idx]
     ts = req.ts[idx]
-    order = _order(lic, ts, req.request_id.take(idx) if len(idx) else req.request_id)
+    order = _order(lic, ts, lambda rows: req.request_id.take(idx[rows]).to_pylist())
     idx = idx[order]
     lic, ts = lic[order], ts[order]
     c = micro(req.credits[idx])

@@ -200,6 +200,8 @@ def _floats(arr) -> np.ndarray:
 
 
 def _null_mask(arr) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.zeros(len(arr), dtype=bool)
     return arr.is_null().to_numpy(zero_copy_only=False)
 
 
@@ -312,7 +314,7 @@ def _open_requests(chk, root: Path):
         chk.add("requests.parquet", None, "required file is missing (or a requests/ directory)")
         return None
     label = "requests.parquet" if file.is_file() else "requests/"
-    dict_cols = ["user_id", "license_id", "tool", "mode"]
+    dict_cols = ["user_id", "license_id", "tool"]
     fmt = pads.ParquetFileFormat(read_options={"dictionary_columns": dict_cols})
     try:
         if file.is_file():
@@ -325,11 +327,22 @@ def _open_requests(chk, root: Path):
     if not _check_schema(chk, "requests", ds.schema, REQUEST_COLUMNS):
         return None
     try:
-        table = ds.to_table(columns=list(REQUEST_COLUMNS))
+        # `mode` has no rule beyond its type and feeds no metric, so it is never read.
+        table = ds.to_table(columns=[c for c in REQUEST_COLUMNS if c != "mode"])
     except Exception as exc:  # noqa: BLE001
         chk.add(label, None, f"could not be read as one table ({exc})")
         return None
     return table
+
+
+def _positions(index: pd.Index, wanted) -> np.ndarray:
+    """Index positions of `wanted` (-1 if absent); a duplicated id maps to its first row, since
+    duplicates are already reported and must not hide the other rules' findings."""
+    if index.is_unique:
+        return index.get_indexer(wanted).astype(np.int32)
+    first = np.flatnonzero(~index.duplicated())
+    found = index[first].get_indexer(wanted)
+    return np.where(found >= 0, first[np.maximum(found, 0)], -1).astype(np.int32)
 
 
 def _codes(values: pa.ChunkedArray, index: pd.Index) -> np.ndarray:
@@ -339,7 +352,7 @@ def _codes(values: pa.ChunkedArray, index: pd.Index) -> np.ndarray:
     values = values.unify_dictionaries()
     if values.num_chunks == 0:
         return np.empty(0, dtype=np.int32)
-    dict_codes = index.get_indexer(values.chunk(0).dictionary.to_pandas()).astype(np.int32)
+    dict_codes = _positions(index, values.chunk(0).dictionary.to_pandas())
     idx = np.concatenate([c.indices.fill_null(-1).to_numpy() for c in values.chunks])
     idx = idx.astype(np.int64, copy=False)
     if len(dict_codes) == 0:

@@ -8,6 +8,7 @@ that bench_metrics.py can check that both engines agree before comparing their t
 import json
 import sys
 import time
+from pathlib import Path
 
 t0 = time.perf_counter()
 import duckdb  # noqa: E402
@@ -67,7 +68,11 @@ SELECT
 
 def main() -> None:
     data, start, end = sys.argv[1:4]
-    tz = sys.argv[4] if len(sys.argv) > 4 else json.load(open(f"{data}/organization.json"))["timezone"]
+    tz = (
+        sys.argv[4]
+        if len(sys.argv) > 4
+        else json.loads(Path(data, "organization.json").read_text())["timezone"]
+    )
     con = duckdb.connect()
     row = con.execute(
         QUERY,
