@@ -368,3 +368,41 @@ def test_matches_the_reference_on_a_mixed_dataset(tmp_path):
         ours = report(root, start, end, gran).to_json()
         ref = reference.report(root, date.fromisoformat(start), date.fromisoformat(end), gran)
         assert ours == ref
+
+
+def test_documented_choices_quota_zero_tiny_credits_and_validity(tmp_path):
+    root = write_dataset(
+        tmp_path,
+        [user("u1"), user("u2"), user("u3")],
+        [
+            license_("l1", "u1", 0),
+            license_("l2", "u2", 10),
+            license_("l3", "u3", 1, valid_from="2026-06-01", until="2026-07-01"),
+        ],
+        [
+            request("r1", "2026-03-02 10:00", "u1", "l1", 5),  # quota 0, no top-up: never hit
+            request("r2", "2026-03-02 10:00", "u2", "l2", 1e-7),  # rounds to 0 micro: active only
+            request("r3", "2026-03-02 10:00", "u3", "l3", 1),  # outside validity: still counts
+        ],
+    )
+    r = report(root, "2026-03-01", "2026-03-31")
+    assert r.active_users.total == 3
+    assert r.credits.topup == 5.0 and r.credits.builtin == 1.0
+    assert r.limit_hits.users == 1  # only u3, whose quota of 1 is used up
+
+
+def test_all_time_starts_at_the_first_counted_request_whatever_the_team(tmp_path):
+    root = write_dataset(
+        tmp_path,
+        [user("u1", "A"), user("u2", "B")],
+        [license_("l1", "u1"), license_("l2", "u2")],
+        [
+            request("r0", "2026-01-01 10:00", "u1", "l1", 0),  # not counted
+            request("r1", "2026-01-03 10:00", "u1", "l1", 1),
+            request("r2", "2026-02-03 10:00", "u2", "l2", 1),
+        ],
+    )
+    ds = open_(root)
+    period = ds.period("all-time", date(2026, 2, 10))
+    assert period == Period(date(2026, 1, 3), date(2026, 2, 10))
+    assert ds.report(period, teams={"B"}).period.start == date(2026, 1, 3)
