@@ -65,11 +65,20 @@ def test_monthly_active_users_grow(ds):
     assert mau.iloc[0] < 0.6 * mau.max()
 
 
-def test_summer_dip_per_active_user(ds):
-    _, _, _, _, cnt = ds
-    month = cnt["local"].dt.month
-    per_user = cnt.groupby(month).size() / cnt.groupby(month)["user_id"].nunique()
-    assert per_user[8] < per_user[6] and per_user[7] < per_user[6]
+def test_summer_dip_of_established_users(ds):
+    """Adoption still grows in summer, so compare people who were already using AI in April."""
+    _, s, _, _, cnt = ds
+    first = cnt.groupby("user_id")["local"].min()
+    established = first[first < pd.Timestamp("2026-05-01", tz=TZ)].index
+    days = cnt.loc[cnt["user_id"].isin(established), ["user_id", "local"]]
+    active_days = days.assign(day=days["local"].dt.date)[["user_id", "day"]].drop_duplicates()
+    cz = holidays.country_holidays("CZ", years=[2026])
+    workdays = pd.Series(
+        [d.month for d in pd.date_range(s.start, s.end).date if d.weekday() < 5 and d not in cz]
+    ).value_counts()
+    month = pd.to_datetime(active_days["day"]).dt.month.to_numpy()
+    per_workday = active_days.groupby(month).size() / workdays
+    assert (per_workday[7] + per_workday[8]) / 2 < 0.9 * per_workday[6]
 
 
 def test_some_licensed_users_never_use_ai_and_some_stop(ds):
