@@ -300,3 +300,29 @@ def test_request_ids_are_compact_and_ordered():
 
 def test_main_config_is_what_the_tests_assume():
     assert MAIN_CONFIG.timezone == "Europe/Prague" and MAIN_CONFIG.end == date(2026, 8, 20)
+
+
+@pytest.mark.parametrize(
+    ("tz", "country", "summer"),
+    [
+        ("Europe/Prague", "CZ", (7, 8)),
+        ("America/New_York", "US", (7, 8)),
+        ("Australia/Sydney", "AU", (1, 2)),
+        ("UTC", "US", (7, 8)),
+    ],
+)
+def test_timezone_picks_holidays_and_summer(tz, country, summer):
+    from fixtures.calendar import country_of, summer_months
+
+    assert country_of(tz) == country and summer_months(tz) == summer
+
+
+def test_terminal_progress_prints_lines_when_not_a_terminal():
+    import io
+
+    stream = io.StringIO()
+    bar = fixtures.TerminalProgress(stream)
+    bar(1, 4, "people")
+    bar(4, 4, "done")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("[#######.") and "4/4 done" in lines[1]

@@ -116,11 +116,11 @@ def test_tools_and_their_costs(ds):
 
 def test_claude_agent_launches_mid_span(ds):
     _, s, _, req, _ = ds
+    launch = pd.Timestamp(s.claude_launch, tz=TZ)
     claude = req.loc[req["tool"] == "claude_agent", "local"]
-    first = claude.min().date()
-    span = (s.end - s.start).days
-    assert (first - s.start).days > 0.35 * span
-    assert (first - s.start).days < 0.75 * span
+    assert (claude >= launch).all() and len(claude)
+    assert 0.4 < (s.claude_launch - s.start).days / (s.end - s.start).days < 0.6
+    assert len(req[(req["local"] < launch) & (req["tool"] == "junie")])
 
 
 def test_intensity_is_heavy_tailed(ds):
