@@ -298,17 +298,16 @@ class Dataset:
         limit = self._topup_limit_at(end_ns)
         sel = lic.iloc[idx]
         people = self.users.iloc[self._owner[idx]]
-        starts, ends = [], []
-        for i in idx:
-            if cyc[i]:
-                s = pd.Timestamp(anchors[i] + current[i] * ledger_mod.CYCLE_NS, tz="UTC")
-                e = s + pd.Timedelta(days=30)
-                starts.append(s.tz_convert(tz).date())
-                ends.append((e - pd.Timedelta(1)).tz_convert(tz).date())
-            else:
-                starts.append(as_of.replace(day=1))
-                nxt = (as_of.replace(day=28) + timedelta(days=4)).replace(day=1)
-                ends.append(nxt - timedelta(days=1))
+        month_start = as_of.replace(day=1)
+        month_end = (month_start + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+        starts = np.full(len(idx), day_number(month_start), dtype=np.int64)
+        ends = np.full(len(idx), day_number(month_end), dtype=np.int64)
+        sel_cyc = cyc[idx]
+        if sel_cyc.any():
+            first_ns = anchors[idx][sel_cyc] + current[idx][sel_cyc] * ledger_mod.CYCLE_NS
+            starts[sel_cyc] = ledger_mod.local_days(first_ns, self.timezone)
+            last_ns = first_ns + ledger_mod.CYCLE_NS - 1
+            ends[sel_cyc] = ledger_mod.local_days(last_ns, self.timezone)
         allowance = quota[idx] + limit[self._owner[idx]]
         spent = spent_b[idx] + spent_t[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -320,8 +319,8 @@ class Dataset:
                 "team": people["team"].to_numpy(),
                 "license_id": sel["license_id"].to_numpy(),
                 "plan": sel["plan"].to_numpy(),
-                "period_start": starts,
-                "period_end": ends,
+                "period_start": starts.astype("datetime64[D]").astype(object),
+                "period_end": ends.astype("datetime64[D]").astype(object),
                 "quota": quota[idx] / MICRO,
                 "topup_limit": limit[self._owner[idx]] / MICRO,
                 "allowance": allowance / MICRO,
@@ -380,13 +379,13 @@ class Dataset:
 
         st = self.standings(period.end, teams)
         per_user = st.groupby("user_id").agg(
-            plans=("plan", lambda p: ", ".join(sorted(set(p)))),
             share_used=("share_used", "max"),
             topup_used=("topup_used", "sum"),
             topup_limit=("topup_limit", "sum"),
             allowance=("allowance", "sum"),
             spent=("spent", "sum"),
         )
+        per_user["plans"] = _plan_labels(st)
         people = self.users.iloc[codes]
         frame = pd.DataFrame(
             {
@@ -405,6 +404,17 @@ class Dataset:
         frame = frame.merge(per_user, how="left", left_on="user_id", right_index=True)
         frame["near_limit"] = frame["share_used"].fillna(0) >= 0.8
         return frame
+
+
+def _plan_labels(standings: pd.DataFrame) -> pd.Series:
+    """ "AI Pro, AI Ultimate" per user, built from a bit per plan: few plans, many users."""
+    plans = pd.Categorical(standings["plan"])
+    bits = np.left_shift(1, plans.codes.astype(np.int64))
+    pairs = pd.DataFrame({"user_id": standings["user_id"].to_numpy(), "bit": bits})
+    mask = pairs.drop_duplicates().groupby("user_id")["bit"].sum()
+    names = list(plans.categories)
+    labels = {m: ", ".join(n for i, n in enumerate(names) if m >> i & 1) for m in mask.unique()}
+    return mask.map(labels)
 
 
 def open_dataset(

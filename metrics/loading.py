@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -231,11 +232,19 @@ def _equal_length_hashes(chunk: pa.Array) -> np.ndarray | None:
         return None
     if not (np.diff(offsets) == width).all():
         return None
+    n = len(chunk)
     data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    matrix = data.reshape(len(chunk), width)
-    h = np.full(len(chunk), width, dtype=np.uint64)
-    for j in range(width):
-        h += (matrix[:, j].astype(np.uint64) + 1) * _HASH_WEIGHTS[j]
+    h = np.full(n, width, dtype=np.uint64)
+    if width < 8:
+        matrix = data.reshape(n, width)
+        for j in range(width):
+            h += (matrix[:, j].astype(np.uint64) + 1) * _HASH_WEIGHTS[j]
+        return h
+    # Eight bytes at a time, read as (unaligned) words; the last word may overlap the one before.
+    starts = sorted({*range(0, width - 7, 8), width - 8})
+    for j, at in enumerate(starts):
+        word = np.ndarray((n,), dtype="<u8", buffer=data, offset=at, strides=(width,))
+        h += word * _HASH_WEIGHTS[j]
     return h
 
 
@@ -257,7 +266,10 @@ def _duplicated_values(values: pa.ChunkedArray) -> pa.ChunkedArray | None:
 
 
 def _duplicates(chk, file, column, values: pa.ChunkedArray) -> None:
-    dup = _duplicated_values(values)
+    _report_duplicates(chk, file, column, _duplicated_values(values))
+
+
+def _report_duplicates(chk, file, column, dup: pa.StructArray | None) -> None:
     if dup is None:
         return
     rows = int(pc.sum(dup.field("counts")).as_py())
@@ -499,8 +511,16 @@ def _validate_requests(chk, t: pa.Table, users: pd.DataFrame, licenses: pd.DataF
     def labels(idx):
         return [f"request_id={v!r}" for v in rid.take(pa.array(idx)).to_pylist()]
 
+    # The uniqueness of millions of ids is the costliest check; it runs beside the others.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        duplicated = pool.submit(_duplicated_values, rid)
+        requests = _check_request_rows(chk, f, t, rid, labels, users, licenses)
+        _report_duplicates(chk, f, "request_id", duplicated.result())
+    return requests
+
+
+def _check_request_rows(chk, f, t, rid, labels, users, licenses) -> Requests:
     _check_not_null(chk, f, t, labels)
-    _duplicates(chk, f, "request_id", rid)
     user = _codes(t["user_id"], pd.Index(users["user_id"]))
     lic = _codes(t["license_id"], pd.Index(licenses["license_id"]))
     user_present = ~_null_mask(t["user_id"])

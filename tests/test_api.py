@@ -1,0 +1,99 @@
+"""What the app needs beyond the contract: drill-downs, tool split and standings, consistent with
+the contract's numbers on a generated organization."""
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+import fixtures
+import metrics
+from metrics import Granularity, Period, Tool
+from tests.datasets import license_, request, topup, user, write_dataset
+
+END = date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    root = tmp_path_factory.mktemp("api") / "small"
+    fixtures.generate(root, fixtures.GeneratorConfig.preset("small", end=END, seed=11))
+    return metrics.open_dataset(root, cache_dir=False)
+
+
+def test_bucket_users_add_up_to_the_bars(org):
+    period = org.period("last-3-months", END)
+    r = org.report(period, Granularity.MONTH)
+    for i, b in enumerate(r.buckets):
+        people = org.bucket_users(b.first, b.last)
+        active = people[people["requests"] > 0]
+        assert len(active) == r.active_users.series[i]
+        assert round(people["builtin"].sum(), 6) == pytest.approx(r.credits.builtin_series[i])
+        assert round(people["topup"].sum(), 6) == pytest.approx(r.credits.topup_series[i])
+        assert int(people["hit_limit"].sum()) == r.limit_hits.series[i]
+    assert r.limit_hits.users > 0, "the small preset should have users who hit a limit"
+
+
+def test_tool_split_adds_up_and_tool_filter_narrows(org):
+    period = org.period("last-3-months", END)
+    r = org.report(period, "week")
+    split = org.tool_series(period, "week")
+    per_bucket = split.groupby("bucket")[["builtin", "topup"]].sum()
+    assert np.allclose(per_bucket["builtin"].to_numpy(), r.credits.builtin_series)
+    assert np.allclose(per_bucket["topup"].to_numpy(), r.credits.topup_series)
+    junie = org.report(period, "week", tools=[Tool.JUNIE])
+    only = split[split["tool"] == "Junie"]
+    assert list(only["active_users"]) == list(junie.active_users.series)
+    assert junie.credits.total <= r.credits.total
+    assert junie.limit_hits == r.limit_hits  # hits ignore the tool filter
+
+
+def test_users_overview_lists_every_user_with_period_sums(org):
+    period = org.period("last-3-months", END)
+    r = org.report(period)
+    ov = org.users_overview(period)
+    assert len(ov) == org.n_users
+    assert ov["total"].sum() == pytest.approx(r.credits.total)
+    assert (ov["requests"] > 0).sum() == r.active_users.total
+    assert (ov["near_limit"] == (ov["share_used"].fillna(0) >= 0.8)).all()
+    team = org.teams[0]
+    assert set(org.users_overview(period, teams=[team])["team"]) == {team}
+
+
+def test_standings_of_the_current_quota_period(tmp_path):
+    root = write_dataset(
+        tmp_path,
+        [user("u1"), user("u2")],
+        [
+            license_("a", "u1", 10),
+            license_("b", "u1", 20, plan="AI Ultimate", anchor="2026-03-10 00:00"),
+            license_("old", "u2", 10, until="2026-03-01"),
+            license_("c", "u2", 10, plan="AI Pro", valid_from="2026-03-01"),
+        ],
+        [
+            request("r1", "2026-02-27 10:00", "u1", "a", 9),  # previous month: not current
+            request("r2", "2026-03-02 10:00", "u1", "a", 8.5),
+            request("r3", "2026-03-09 10:00", "u1", "b", 5),  # previous cycle of b
+            request("r4", "2026-03-12 10:00", "u1", "b", 4),
+            request("r5", "2026-03-20 10:00", "u1", "a", 1),  # after as_of: not yet spent
+            request("r6", "2026-03-03 10:00", "u2", "c", 12),
+        ],
+        topups=[topup(None, "2026-01-01", 2), topup("u2", "2026-03-05", 5)],
+    )
+    ds = metrics.open_dataset(root, cache_dir=False)
+    st = ds.standings(date(2026, 3, 15)).set_index("license_id")
+    assert set(st.index) == {"a", "b", "c"}  # "old" was revoked
+    assert st.loc["a", "spent"] == 8.5 and st.loc["a", "allowance"] == 12
+    assert (st.loc["a", "period_start"], st.loc["a", "period_end"]) == (
+        date(2026, 3, 1),
+        date(2026, 3, 31),
+    )
+    assert st.loc["b", "spent"] == 4 and st.loc["b", "period_start"] == date(2026, 3, 10)
+    assert st.loc["b", "period_end"] == date(2026, 4, 8)
+    assert st.loc["c", "allowance"] == 15 and st.loc["c", "topup_used"] == 2
+    ov = ds.users_overview(Period(date(2026, 3, 1), date(2026, 3, 15))).set_index("user_id")
+    assert ov.loc["u1", "plans"] == "AI Pro, AI Ultimate"
+    assert ov.loc["u1", "share_used"] == pytest.approx(8.5 / 12)
+    assert not ov.loc["u1", "near_limit"]  # 71% of the fullest license
+    assert ov.loc["u1", "last_active"] == date(2026, 3, 12)
+    assert ov.loc["u2", "near_limit"] and ov.loc["u2", "share_used"] == pytest.approx(12 / 15)
