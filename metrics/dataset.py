@@ -156,8 +156,9 @@ class Dataset:
 
     @staticmethod
     def _bucket_index(day: np.ndarray, bks: tuple[Bucket, ...]) -> np.ndarray:
-        starts = np.array([day_number(b.first) for b in bks], dtype=np.int64)
-        return np.searchsorted(starts, day, side="right") - 1
+        """Bucket of each day, by a lookup table over the period's days (all rows lie inside)."""
+        table = np.repeat(np.arange(len(bks)), [b.days for b in bks])
+        return table[day - day_number(bks[0].first)]
 
     # -- the contract's three metrics --------------------------------------------------------
 
