@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as exc:
         print(exc, file=sys.stderr)
         return EXIT_DATASET
+    except OSError as exc:
+        print(f"dataset {a.data} could not be read: {exc}", file=sys.stderr)
+        return EXIT_DATASET
     period = ds.period(a.period, a.as_of) if a.period else Period(a.start, a.end)
     report = ds.report(period, a.granularity, teams=a.team)
     if a.format == "json":

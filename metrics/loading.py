@@ -412,17 +412,28 @@ def _load(root: Path, timezone: str | None, with_requests: bool) -> Tables:
     elif not (root / "requests.parquet").is_file() and not (root / "requests").is_dir():
         chk.add("requests.parquet", None, "required file is missing (or a requests/ directory)")
 
-    users = _validate_users(chk, users_t) if users_t is not None else None
-    licenses = None
+    users = licenses = topups = requests = None
+    if users_t is not None:
+        users = _guarded(chk, "users.parquet", _validate_users, chk, users_t)
     if licenses_t is not None and users is not None:
-        licenses = _validate_licenses(chk, licenses_t, users)
-    topups = _validate_topups(chk, topups_t, users) if users is not None else None
-    requests = None
+        licenses = _guarded(chk, "licenses.parquet", _validate_licenses, chk, licenses_t, users)
+    if users is not None:
+        topups = _guarded(chk, "topup_limits.parquet", _validate_topups, chk, topups_t, users)
     if requests_t is not None and users is not None and licenses is not None:
-        requests = _validate_requests(chk, requests_t, users, licenses)
+        requests = _guarded(chk, "requests", _validate_requests, chk, requests_t, users, licenses)
     if chk.issues or (with_requests and requests is None):
         raise DatasetError(str(root), chk.issues)
     return Tables(name, tz, users, licenses, topups, requests)
+
+
+def _guarded(chk, file, fn, *args):
+    """Values Arrow cannot convert (a timestamp beyond the year 2262, a decimal too wide for a
+    float) are reported against their file like any broken rule, never raised."""
+    try:
+        return fn(*args)
+    except (pa.ArrowInvalid, ValueError, OverflowError) as exc:
+        chk.add(file, None, f"holds values that cannot be read ({exc})")
+        return None
 
 
 def _validate_users(chk, t: pa.Table) -> pd.DataFrame:

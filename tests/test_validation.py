@@ -219,3 +219,11 @@ def test_extra_columns_and_naive_timestamps_are_accepted(tmp_path):
     t = t.append_column("client", pa.array(["ide", "ide"]))
     pq.write_table(t, root / "requests.parquet")
     assert metrics.validate(root) == []
+
+
+def test_timestamps_beyond_what_can_be_represented_are_reported_not_raised(tmp_path):
+    root = good(tmp_path)
+    t = pq.read_table(root / "requests.parquet")
+    far = pa.array([10**16, 10**16], pa.timestamp("ms", tz="UTC"))  # about the year 318,857
+    pq.write_table(t.set_column(1, "ts", far), root / "requests.parquet")
+    only_issue(rejected(root), "requests", None, "cannot be read")
