@@ -15,7 +15,7 @@ import pytest
 import fixtures
 from fixtures import GeneratorConfig, OutputExistsError, generate
 from fixtures.requests import request_ids
-from tests.test_fixtures_support import MAIN_CONFIG, main_dataset, read_requests, tables
+from tests.generated_orgs import MAIN_CONFIG, main_dataset, read_requests, tables
 
 TS = pa.timestamp("us", tz="UTC")
 TINY = GeneratorConfig.preset("small", users=30, months=2, end=date(2026, 2, 15), seed=3)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_fixtures_support import EXCLUDED, counted, ledger, main_dataset, tables
+from tests.generated_orgs import EXCLUDED, counted, ledger, main_dataset, tables
 
 TZ = "Europe/Prague"
 
