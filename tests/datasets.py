@@ -9,6 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fixtures.requests import REQUEST_SCHEMA
+
 USER_SCHEMA = pa.schema(
     [("user_id", pa.string()), ("name", pa.string()), ("email", pa.string()), ("team", pa.string())]
 )
@@ -28,17 +30,6 @@ TOPUP_SCHEMA = pa.schema(
         ("user_id", pa.string()),
         ("effective_from", pa.timestamp("us", tz="UTC")),
         ("monthly_limit", pa.float64()),
-    ]
-)
-REQUEST_SCHEMA = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("user_id", pa.string()),
-        ("license_id", pa.string()),
-        ("tool", pa.string()),
-        ("mode", pa.string()),
-        ("credits", pa.float64()),
     ]
 )
 
