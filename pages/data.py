@@ -59,7 +59,7 @@ def switch_to(path: str) -> bool:
 
 
 with st.container(border=True):
-    st.subheader("Open dataset", anchor=False)
+    st.subheader("Current dataset", anchor=False)
     ds = ctx.dataset
     if ctx.issues:
         st.error(
@@ -90,7 +90,7 @@ with st.container(border=True):
     )
     with st.form("open_form", border=False):
         raw = st.text_input("Dataset directory", placeholder="/path/to/dataset", key="open_path")
-        submitted = st.form_submit_button("Open", icon=":material/folder_open:")
+        submitted = st.form_submit_button("Open dataset", icon=":material/folder_open:")
     if submitted and raw.strip() and switch_to(raw.strip()):
         st.rerun()
 

@@ -53,7 +53,7 @@ def test_a_bad_dataset_shows_its_errors_and_the_last_good_stays(app_env, small_d
     bad = broken_dataset(tmp_path / "bad")
     at = open_data()
     at.text_input(key="open_path").input(str(bad))
-    at.button(key="FormSubmitter:open_form-Open").click().run()
+    at.button(key="FormSubmitter:open_form-Open dataset").click().run()
     assert_clean(at)
     errors = [e.value for e in at.error]
     assert any("was not opened" in e for e in errors)
@@ -70,7 +70,7 @@ def test_open_another_dataset(app_env, tmp_path):
     good = d.worked_example(tmp_path / "worked")
     at = open_data()
     at.text_input(key="open_path").input(str(good))
-    at.button(key="FormSubmitter:open_form-Open").click().run()
+    at.button(key="FormSubmitter:open_form-Open dataset").click().run()
     assert_clean(at)
     assert sidebar_org(at) == "Test org"
     assert any("Opened Test org" in s.value for s in at.success)

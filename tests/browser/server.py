@@ -1,0 +1,134 @@
+"""A real `streamlit run app.py` server and a headless Chromium, for tests and scripts.
+
+Shared by the browser tests, the app benchmark and the screenshot script so that all of them
+drive the app exactly as a person would: a separate server process on a free local port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("AI_CONSOLE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHART = '[data-testid="stVegaLiteChart"]'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str], timeout: float = 60) -> Iterator[str]:
+    """Yields the base URL; the server is stopped (by its own pid) on exit."""
+    port = free_port()
+    log = open(os.devnull, "w")  # noqa: SIM115 - closed below, after the process
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with status {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("streamlit did not become healthy")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium(viewport=(1440, 1000)) -> Iterator:
+    """Yields a Playwright browser context on the system Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+            yield context
+        finally:
+            browser.close()
+
+
+def wait_for_app(page, timeout: float = 60_000) -> None:
+    """Until the script run has finished, read from the app's own run-state attribute."""
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout
+    )
+
+
+def bar_counts(page) -> list[int]:
+    """Rendered bars per chart (Vega's SVG renderer draws each bar as a path)."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
+            .map(c => c.querySelectorAll('g.mark-rect path').length)"""
+    )
+
+
+def chart_signature(page) -> str:
+    """Everything the three charts draw, to tell when they have been redrawn."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
+            .map(c => Array.from(c.querySelectorAll('g.mark-rect path'))
+                .map(p => p.getAttribute('d')).join('|')).join('#')"""
+    )
+
+
+def choose_period(page, label: str) -> None:
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=label, exact=True).click()
