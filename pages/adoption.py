@@ -67,19 +67,20 @@ def header(title: str, help_text: str, chart: str, source) -> None:
     )
 
 
-def partial_note(source) -> None:
+def hint(source) -> None:
+    note = "Click a bar to see the users behind it."
     if source["partial"].any():
-        st.caption(
-            "Lighter bars are partial buckets: the period covers only part of their "
-            f"{filters.granularity.value}, so they hold fewer days than the others."
+        note = (
+            f"Lighter bars are partial buckets: the period covers only part of their "
+            f"{filters.granularity.value}. " + note
         )
+    st.caption(note)
 
 
 def drill_down(event, chart: str, teams, tools, only_hits: bool = False) -> None:
     """The users behind the clicked bar; a stale selection after a filter change is ignored."""
     picked = (event.selection.get(charts.SELECTION) or []) if event else []
     if not picked:
-        st.caption("Click a bar to see the users behind it.")
         return
     key = (picked[0].get("first"), picked[0].get("last"))
     bucket = buckets.get(key)
@@ -117,7 +118,7 @@ with st.container(border=True):
         components.empty_state("No active AI users", period, ds.first_day, ds.last_day)
     else:
         event = plot(charts.active_users_chart, frame, "active")
-        partial_note(frame)
+        hint(frame)
         drill_down(event, "active", filters.teams, tools)
 
 with st.container(border=True):
@@ -156,7 +157,7 @@ with st.container(border=True):
         components.empty_state("No AI Credits were spent", period, ds.first_day, ds.last_day)
     else:
         event = plot(charts.credits_chart, frame, "credits")
-        partial_note(frame)
+        hint(frame)
         drill_down(event, "credits", filters.teams, tools)
 
 with st.container(border=True):
@@ -191,7 +192,7 @@ with st.container(border=True):
         )
     else:
         event = plot(charts.limit_hits_chart, hits_frame, "hits")
-        partial_note(hits_frame)
+        hint(hits_frame)
         drill_down(event, "hits", filters.teams, (), only_hits=True)
 
 if tools:
