@@ -14,6 +14,8 @@ st.caption(state.describe(filters, ds))
 
 overview = data.users_overview(ds, period, filters.teams)
 
+AT_LIMIT = "🔴 At limit"
+NEAR_LIMIT = "🟠 Near limit"
 SORTS = {
     "Share of allowance used": ("share_used", False),
     "AI Credits in the period": ("total", False),
@@ -51,9 +53,7 @@ if only_near:
 column, ascending = SORTS[sort_by]
 rows = rows.sort_values([column, "user_id"], ascending=[ascending, True], na_position="last")
 rows = rows.assign(
-    status=rows["share_used"].map(
-        lambda s: "At limit" if s >= 1 else "Near limit" if s >= 0.8 else ""
-    ),
+    status=rows["share_used"].map(lambda s: AT_LIMIT if s >= 1 else NEAR_LIMIT if s >= 0.8 else ""),
     topup_share=(rows["topup_used"] / rows["topup_limit"].where(rows["topup_limit"] > 0)),
 )
 

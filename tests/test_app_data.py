@@ -111,3 +111,27 @@ def test_a_bad_configured_dataset_points_to_the_data_page(monkeypatch, tmp_path,
     at.switch_page("pages/data.py").run()
     assert_clean(at)
     assert any("must exist in users.parquet" in e.value for e in at.error)
+
+
+def test_a_dataset_that_breaks_while_open_keeps_the_last_good(
+    monkeypatch, tmp_path, app_env, small_ds
+):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(app_env, copy)
+    monkeypatch.setenv("AI_CONSOLE_DATASET", str(copy))
+    at = new_app()
+    at.run()
+    assert sidebar_org(at) == small_ds.name
+
+    (copy / "users.parquet").write_bytes(b"not parquet")
+    at.run()
+    assert_clean(at)
+    assert sidebar_org(at) == small_ds.name
+    assert len(at.get("vega_lite_chart")) >= 2
+    at.switch_page("pages/data.py").run()
+    assert_clean(at)
+    errors = [e.value for e in at.error]
+    assert any("can no longer be opened" in e for e in errors), errors
+    assert any("users.parquet" in e for e in errors), errors

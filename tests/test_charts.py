@@ -82,8 +82,9 @@ def test_every_chart_selects_a_bucket_by_its_days(report, build):
     (param,) = spec["params"]
     assert param["name"] == charts.SELECTION
     assert param["select"] == {"type": "point", "fields": ["first", "last"], "on": "click"}
-    cond = spec["encoding"]["strokeWidth"]["condition"]
-    assert cond["param"] == charts.SELECTION and cond["empty"] is False
+    fill = spec["encoding"]["fillOpacity"]
+    assert fill["condition"] == {"param": charts.SELECTION, "value": 1.0}
+    assert fill["value"] == 0.3
     firsts = {r["first"] for r in inline_rows(spec)}
     assert firsts == {"2026-01-21", "2026-02-01"}
 

@@ -88,6 +88,11 @@ def _selection() -> alt.Parameter:
     return alt.selection_point(name=SELECTION, fields=["first", "last"], on="click")
 
 
+def _dimmed(sel: alt.Parameter):
+    """A clicked bar stays as it is and the others fade, on top of the partial-bucket opacity."""
+    return alt.condition(sel, alt.value(1.0), alt.value(0.3))
+
+
 def _base(data: pd.DataFrame) -> alt.Chart:
     return alt.Chart(data).properties(height=HEIGHT, width="container")
 
@@ -103,12 +108,12 @@ def active_users_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Cha
     sel = _selection()
     return (
         _base(data)
-        .mark_bar(color=ACTIVE, cornerRadiusTopLeft=3, cornerRadiusTopRight=3, stroke="#1F1F2E")
+        .mark_bar(color=ACTIVE, cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
         .encode(
             x=_x(len(data)),
             y=alt.Y("active_users:Q", title="Active users", axis=alt.Axis(tickMinStep=1)),
             opacity=_opacity(data),
-            strokeWidth=alt.condition(sel, alt.value(2), alt.value(0), empty=False),
+            fillOpacity=_dimmed(sel),
             tooltip=[
                 alt.Tooltip("label:N", title=granularity.label),
                 alt.Tooltip("active_users:Q", title="Active users", format=",d"),
@@ -132,7 +137,7 @@ def credits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
     sel = _selection()
     return (
         _base(long)
-        .mark_bar(stroke="#1F1F2E")
+        .mark_bar()
         .encode(
             x=_x(len(data)),
             y=alt.Y("credits:Q", title="AI Credits", stack="zero"),
@@ -143,7 +148,7 @@ def credits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
             ),
             order=alt.Order("stack:Q", sort="ascending"),
             opacity=_opacity(data),
-            strokeWidth=alt.condition(sel, alt.value(2), alt.value(0), empty=False),
+            fillOpacity=_dimmed(sel),
             tooltip=[
                 alt.Tooltip("label:N", title=granularity.label),
                 alt.Tooltip("total:Q", title="Total AI Credits", format=",.2f"),
@@ -161,12 +166,12 @@ def limit_hits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart
     sel = _selection()
     return (
         _base(data)
-        .mark_bar(color=HITS, cornerRadiusTopLeft=3, cornerRadiusTopRight=3, stroke="#1F1F2E")
+        .mark_bar(color=HITS, cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
         .encode(
             x=_x(len(data)),
             y=alt.Y("limit_hit_users:Q", title="Users", axis=alt.Axis(tickMinStep=1)),
             opacity=_opacity(data),
-            strokeWidth=alt.condition(sel, alt.value(2), alt.value(0), empty=False),
+            fillOpacity=_dimmed(sel),
             tooltip=[
                 alt.Tooltip("label:N", title=granularity.label),
                 alt.Tooltip("limit_hit_users:Q", title="Users who hit their limit", format=",d"),
