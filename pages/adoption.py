@@ -37,24 +37,32 @@ hits_frame = hits_report.frame()
 buckets = {(b.first.isoformat(), b.last.isoformat()): b for b in report.buckets}
 
 HELP = {
-    "active": "Users with at least one request that spent AI Credits: Junie, Claude Agent, "
-    "AI Assistant chat with cloud models and other tools that charge credits. Code "
-    "completion and next edit suggestion never count. Each user counts once per bar; the "
-    "period total counts each user once, so it is not the sum of the bars.",
-    "credits": "AI Credits spent by counted requests. Each license spends its built-in quota "
-    "first, counted from the start of its quota period (a calendar month, or a 30-day "
-    "cycle), even when that starts before the shown period; credits beyond the quota are "
-    "top-up AI Credits.",
-    "hits": "Users whose spending under one license reached its allowance (the built-in quota "
-    "plus the top-up limit) in the bar. Without top-up that is when the quota runs out; a "
-    "raised top-up limit counts again only when the new allowance is used up; with several "
-    "licenses, using up any one counts. All tools count here, whatever the tool filter.",
+    "active": "Per bar, the number of different users with at least one counted request in it: "
+    "a request that spent AI Credits in Junie, Claude Agent, AI Assistant chat or another tool "
+    "charged in credits. Code completion and next edit suggestion never count. The period "
+    "figure counts each user once, so it is usually less than the sum of the bars.",
+    "credits": "Per bar, the built-in and top-up AI Credits of the counted requests in it, "
+    "stacked. Each license spends its built-in quota first, counted from the start of its "
+    "quota period (a calendar month, or a 30-day cycle) even when that is before the shown "
+    "period; the rest are top-up credits, even where they overdraw the top-up limit.",
+    "hits": "Per bar, the number of different users whose spending under a license reached its "
+    "allowance (built-in quota plus top-up limit) in it: without top-up when the quota is used "
+    "up, with top-up when both are; after a raised limit only when the new allowance is used "
+    "up; with several licenses as soon as any one is. Limit hits belong to a license, not a "
+    "tool, so the tool filter does not apply here.",
+}
+
+SUMMARY = {
+    "active": "Different users with at least one request that spent AI Credits.",
+    "credits": "AI Credits spent: each license's built-in quota first, then top-up credits.",
+    "hits": "Different users who used up a license's allowance: built-in quota plus top-up limit.",
 }
 
 
 def header(title: str, help_text: str, chart: str, source) -> None:
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.subheader(title, help=help_text, anchor=False)
+    left.caption(SUMMARY[chart])
     right.download_button(
         "CSV",
         charts.series_csv(source, chart),
