@@ -6,7 +6,6 @@ from datetime import date
 
 import streamlit as st
 
-from metrics import Tool
 from ui import charts, components, data, state
 
 ds, filters = state.require()
@@ -75,23 +74,26 @@ def header(title: str, help_text: str, chart: str, source) -> None:
     )
 
 
-def hint(source) -> None:
-    note = "Click a bar to see the users behind it."
+def picked_bucket(event):
+    """The clicked bar's bucket; a selection left over from other filters matches none."""
+    picked = (event.selection.get(charts.SELECTION) or []) if event else []
+    if not picked:
+        return None
+    return buckets.get((picked[0].get("first"), picked[0].get("last")))
+
+
+def hint(source, bucket) -> None:
+    note = "" if bucket else "Click a bar to see the users behind it."
     if source["partial"].any():
         note = (
             f"Lighter bars are partial buckets: the period covers only part of their "
             f"{filters.granularity.value}. " + note
         )
-    st.caption(note)
+    if note:
+        st.caption(note)
 
 
-def drill_down(event, chart: str, teams, tools, only_hits: bool = False) -> None:
-    """The users behind the clicked bar; a stale selection after a filter change is ignored."""
-    picked = (event.selection.get(charts.SELECTION) or []) if event else []
-    if not picked:
-        return
-    key = (picked[0].get("first"), picked[0].get("last"))
-    bucket = buckets.get(key)
+def drill_down(bucket, chart: str, teams, tools, only_hits: bool = False) -> None:
     if bucket is None:
         return
     users = data.bucket_users(ds, bucket.first, bucket.last, teams, tools)
@@ -125,9 +127,9 @@ with st.container(border=True):
     if report.active_users.total == 0:
         components.empty_state("No active AI users", period, ds.first_day, ds.last_day)
     else:
-        event = plot(charts.active_users_chart, frame, "active")
-        hint(frame)
-        drill_down(event, "active", filters.teams, tools)
+        bucket = picked_bucket(plot(charts.active_users_chart, frame, "active"))
+        hint(frame, bucket)
+        drill_down(bucket, "active", filters.teams, tools)
 
 with st.container(border=True):
     header("AI Credits consumption", HELP["credits"], "credits", frame)
@@ -164,9 +166,9 @@ with st.container(border=True):
     if c.total == 0:
         components.empty_state("No AI Credits were spent", period, ds.first_day, ds.last_day)
     else:
-        event = plot(charts.credits_chart, frame, "credits")
-        hint(frame)
-        drill_down(event, "credits", filters.teams, tools)
+        bucket = picked_bucket(plot(charts.credits_chart, frame, "credits"))
+        hint(frame, bucket)
+        drill_down(bucket, "credits", filters.teams, tools)
 
 with st.container(border=True):
     header("Users who hit their monthly AI Credits limit", HELP["hits"], "hits", hits_frame)
@@ -199,9 +201,6 @@ with st.container(border=True):
             "Nobody hit their AI Credits limit", period, ds.first_day, ds.last_day
         )
     else:
-        event = plot(charts.limit_hits_chart, hits_frame, "hits")
-        hint(hits_frame)
-        drill_down(event, "hits", filters.teams, (), only_hits=True)
-
-if tools:
-    st.caption("Tool filter: " + ", ".join(Tool(t).label for t in tools) + ".")
+        bucket = picked_bucket(plot(charts.limit_hits_chart, hits_frame, "hits"))
+        hint(hits_frame, bucket)
+        drill_down(bucket, "hits", filters.teams, (), only_hits=True)

@@ -41,7 +41,7 @@ def main() -> None:
             "AI_CONSOLE_AS_OF": END.isoformat(),
             "AI_CONSOLE_CACHE_DIR": str(Path(tmp) / "cache"),
         }
-        with streamlit_server(env) as url, chromium(viewport=(1440, 1880)) as context:
+        with streamlit_server(env) as url, chromium(viewport=(1440, 1960)) as context:
             page = context.new_page()
             page.goto(f"{url}/?{args.query}")
             page.wait_for_function(
