@@ -11,7 +11,7 @@ from ui import charts, components, data, state
 ds, filters = state.require()
 period = filters.period
 previous = period.previous()
-versus = components.versus(previous.start, previous.end)
+versus = components.versus(previous.start, previous.end, ds.first_day)
 
 st.title("AI adoption and usage")
 st.caption(state.describe(filters, ds))

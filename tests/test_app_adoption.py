@@ -61,6 +61,8 @@ def test_default_view_is_last_30_days(app_env, small_ds):
     assert report.granularity is Granularity.DAY
     check_charts(at, report)
     check_metrics(at, report, small_ds.report(period.previous(), Granularity.DAY))
+    versus = metrics_by_label(at)["Active users"].proto.delta_description
+    assert versus == "vs Sep 25 – Oct 24, 2026"
     assert len(at.get("download_button")) == 3
 
 
@@ -77,6 +79,8 @@ def test_filters_come_from_the_url(app_env, small_ds):
     check_metrics(at, report, small_ds.report(period.previous(), "week", teams=[team]))
     labels = rows(charts(at)[0])["label"].tolist()
     assert labels[0].startswith("W")
+    versus = metrics_by_label(at)["Active users"].proto.delta_description
+    assert versus == "vs Jun 8 – Aug 31, 2026 (before any data)"
 
 
 def test_custom_range_and_partial_buckets(app_env, small_ds):

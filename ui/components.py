@@ -36,8 +36,13 @@ def metric(
     )
 
 
-def versus(previous_start, previous_end) -> str:
-    return f"vs {day_range(previous_start, previous_end)}"
+def versus(previous_start, previous_end, first_day=None) -> str:
+    """Says when the comparison period predates the data, so a delta equal to the value reads
+    as "nothing to compare with" rather than as growth."""
+    text = f"vs {day_range(previous_start, previous_end)}"
+    if first_day is None or previous_end < first_day:
+        text += " (before any data)"
+    return text
 
 
 def empty_state(what: str, period, first_day, last_day) -> None:
