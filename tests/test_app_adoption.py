@@ -62,7 +62,7 @@ def test_default_view_is_last_30_days(app_env, small_ds):
     check_charts(at, report)
     check_metrics(at, report, small_ds.report(period.previous(), Granularity.DAY))
     versus = metrics_by_label(at)["Active users"].proto.delta_description
-    assert versus == "vs Sep 25 – Oct 24, 2026"
+    assert versus == "vs Sep 26 – Oct 25, 2026"
     assert len(at.get("download_button")) == 3
 
 
