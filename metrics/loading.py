@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from metrics.model import DatasetError, Issue
@@ -325,26 +324,27 @@ def _open_requests(chk, root: Path):
     if not file.is_file() and not folder.is_dir():
         chk.add("requests.parquet", None, "required file is missing (or a requests/ directory)")
         return None
+    source = file if file.is_file() else folder
     label = "requests.parquet" if file.is_file() else "requests/"
-    dict_cols = ["user_id", "license_id", "tool"]
-    fmt = pads.ParquetFileFormat(read_options={"dictionary_columns": dict_cols})
     try:
-        if file.is_file():
-            ds = pads.dataset(file, format=fmt)
-        else:
-            ds = pads.dataset(folder, format=fmt, partitioning="hive", exclude_invalid_files=False)
-    except Exception as exc:  # noqa: BLE001
+        schema = pq.ParquetDataset(source, partitioning="hive").schema
+    except Exception as exc:  # noqa: BLE001 - any unreadable dataset is reported, not raised
         chk.add(label, None, f"is not a readable Parquet dataset ({exc})")
         return None
-    if not _check_schema(chk, "requests", ds.schema, REQUEST_COLUMNS):
+    if not _check_schema(chk, "requests", schema, REQUEST_COLUMNS):
         return None
     try:
-        # `mode` has no rule beyond its type and feeds no metric, so it is never read.
-        table = ds.to_table(columns=[c for c in REQUEST_COLUMNS if c != "mode"])
+        # `mode` has no rule beyond its type and feeds no metric, so it is never read; ids are
+        # read as dictionaries, so they are looked up once per distinct value.
+        return pq.read_table(
+            source,
+            columns=[c for c in REQUEST_COLUMNS if c != "mode"],
+            read_dictionary=["user_id", "license_id", "tool"],
+            partitioning="hive",
+        )
     except Exception as exc:  # noqa: BLE001
         chk.add(label, None, f"could not be read as one table ({exc})")
         return None
-    return table
 
 
 def _positions(index: pd.Index, wanted) -> np.ndarray:
@@ -364,12 +364,9 @@ def _codes(values: pa.ChunkedArray, index: pd.Index) -> np.ndarray:
     values = values.unify_dictionaries()
     if values.num_chunks == 0:
         return np.empty(0, dtype=np.int32)
-    dict_codes = _positions(index, values.chunk(0).dictionary.to_pandas())
-    idx = np.concatenate([c.indices.fill_null(-1).to_numpy() for c in values.chunks])
-    idx = idx.astype(np.int64, copy=False)
-    if len(dict_codes) == 0:
-        return np.full(len(idx), -1, dtype=np.int32)
-    return np.where(idx >= 0, dict_codes[np.maximum(idx, 0)], -1).astype(np.int32)
+    # A trailing -1 serves the nulls, whose index -1 picks the last entry.
+    lookup = np.append(_positions(index, values.chunk(0).dictionary.to_pandas()), -1)
+    return np.concatenate([lookup[c.indices.fill_null(-1).to_numpy()] for c in values.chunks])
 
 
 def load(root: os.PathLike | str, timezone: str | None = None) -> Tables:

@@ -227,3 +227,11 @@ def test_timestamps_beyond_what_can_be_represented_are_reported_not_raised(tmp_p
     far = pa.array([10**16, 10**16], pa.timestamp("ms", tz="UTC"))  # about the year 318,857
     pq.write_table(t.set_column(1, "ts", far), root / "requests.parquet")
     only_issue(rejected(root), "requests", None, "cannot be read")
+
+
+def test_a_partitioned_requests_directory_is_read_as_one_table(tmp_path):
+    root = good(tmp_path, partitioned=True)
+    (root / "requests" / "_SUCCESS").write_text("")  # marker files are ignored
+    assert metrics.validate(root) == []
+    (root / "requests" / "month=2026-03" / "notes.txt").write_text("not parquet")
+    only_issue(rejected(root), "requests/", None, "")
