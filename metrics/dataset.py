@@ -439,9 +439,8 @@ def open_dataset(
         led = store.read(cache, key)
         if led is not None:
             return Dataset(path, probe, led, key)
-    tables = loading.load(path, timezone)
+    tables, led = loading.load_then(path, timezone, ledger_mod.run)
     key = store.fingerprint(path, tables.timezone)
-    led = ledger_mod.run(tables)
     if cache:
         store.write(cache, key, led)
     return Dataset(path, tables, led, key)

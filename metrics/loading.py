@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -23,6 +25,7 @@ import pyarrow.parquet as pq
 from metrics.model import DatasetError, Issue
 
 EXAMPLES = 5
+T = TypeVar("T")
 
 USER_COLUMNS = {"user_id": "string", "name": "string", "email": "string", "team": "string"}
 LICENSE_COLUMNS = {
@@ -371,7 +374,16 @@ def _codes(values: pa.ChunkedArray, index: pd.Index) -> np.ndarray:
 
 def load(root: os.PathLike | str, timezone: str | None = None) -> Tables:
     """Read and validate a dataset; raise `DatasetError` naming every broken rule."""
-    return _load(Path(root), timezone, with_requests=True)
+    return _load(Path(root), timezone, with_requests=True)[0]
+
+
+def load_then(root: os.PathLike | str, timezone: str | None, then: Callable[[Tables], T]):
+    """`load`, with `then(tables)` computed while the costliest check (id uniqueness) finishes.
+
+    The result of `then` is returned, beside the tables, only when the dataset is valid: a
+    rejected dataset raises `DatasetError` as `load` does, and nothing computed from it escapes.
+    """
+    return _load(Path(root), timezone, with_requests=True, then=then)
 
 
 def load_light(root: os.PathLike | str, timezone: str | None = None) -> Tables | None:
@@ -381,12 +393,12 @@ def load_light(root: os.PathLike | str, timezone: str | None = None) -> Tables |
     complete error report.
     """
     try:
-        return _load(Path(root), timezone, with_requests=False)
+        return _load(Path(root), timezone, with_requests=False)[0]
     except DatasetError:
         return None
 
 
-def _load(root: Path, timezone: str | None, with_requests: bool) -> Tables:
+def _load(root: Path, timezone: str | None, with_requests: bool, then=None):
     chk = _Checker()
     if not root.is_dir():
         raise DatasetError(str(root), [Issue(str(root), None, "is not a directory", 0)])
@@ -416,11 +428,21 @@ def _load(root: Path, timezone: str | None, with_requests: bool) -> Tables:
         licenses = _guarded(chk, "licenses.parquet", _validate_licenses, chk, licenses_t, users)
     if users is not None:
         topups = _guarded(chk, "topup_limits.parquet", _validate_topups, chk, topups_t, users)
+    extra = None
     if requests_t is not None and users is not None and licenses is not None:
-        requests = _guarded(chk, "requests", _validate_requests, chk, requests_t, users, licenses)
+        rid = _request_ids(requests_t)
+        # The uniqueness of millions of ids is the costliest check; it runs beside the rest.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            duplicated = pool.submit(_duplicated_values, rid)
+            requests = _guarded(
+                chk, "requests", _validate_requests, chk, requests_t, rid, users, licenses
+            )
+            if then is not None and requests is not None and not chk.issues:
+                extra = then(Tables(name, tz, users, licenses, topups, requests))
+            _report_duplicates(chk, "requests", "request_id", duplicated.result())
     if chk.issues or (with_requests and requests is None):
         raise DatasetError(str(root), chk.issues)
-    return Tables(name, tz, users, licenses, topups, requests)
+    return Tables(name, tz, users, licenses, topups, requests), extra
 
 
 def _guarded(chk, file, fn, *args):
@@ -511,23 +533,17 @@ def _validate_topups(chk, t: pa.Table | None, users: pd.DataFrame) -> pd.DataFra
     )
 
 
-def _validate_requests(chk, t: pa.Table, users: pd.DataFrame, licenses: pd.DataFrame):
-    f = "requests"
+def _request_ids(t: pa.Table) -> pa.ChunkedArray:
     rid = t["request_id"]
-    rid = rid.cast(rid.type.value_type) if pa.types.is_dictionary(rid.type) else rid
+    return rid.cast(rid.type.value_type) if pa.types.is_dictionary(rid.type) else rid
+
+
+def _validate_requests(chk, t: pa.Table, rid, users: pd.DataFrame, licenses: pd.DataFrame):
+    f = "requests"
 
     def labels(idx):
         return [f"request_id={v!r}" for v in rid.take(pa.array(idx)).to_pylist()]
 
-    # The uniqueness of millions of ids is the costliest check; it runs beside the others.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        duplicated = pool.submit(_duplicated_values, rid)
-        requests = _check_request_rows(chk, f, t, rid, labels, users, licenses)
-        _report_duplicates(chk, f, "request_id", duplicated.result())
-    return requests
-
-
-def _check_request_rows(chk, f, t, rid, labels, users, licenses) -> Requests:
     _check_not_null(chk, f, t, labels)
     user = _codes(t["user_id"], pd.Index(users["user_id"]))
     lic = _codes(t["license_id"], pd.Index(licenses["license_id"]))
