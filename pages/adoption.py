@@ -29,10 +29,7 @@ tools = tuple(state.TOOL_LABELS[t].value for t in tool_labels)
 
 report = data.report(ds, period, filters.gran_arg, filters.teams, tools)
 before = data.report(ds, previous, filters.gran_arg, filters.teams, tools)
-hits_report = data.report(ds, period, filters.gran_arg, filters.teams) if tools else report
-hits_before = data.report(ds, previous, filters.gran_arg, filters.teams) if tools else before
 frame = report.frame()
-hits_frame = hits_report.frame()
 buckets = {(b.first.isoformat(), b.last.isoformat()): b for b in report.buckets}
 
 HELP = {
@@ -171,9 +168,10 @@ with st.container(border=True):
         drill_down(bucket, "credits", filters.teams, tools)
 
 with st.container(border=True):
-    header("Users who hit their monthly AI Credits limit", HELP["hits"], "hits", hits_frame)
-    h = hits_report.limit_hits
-    hb = hits_before.limit_hits
+    header("Users who hit their monthly AI Credits limit", HELP["hits"], "hits", frame)
+    # The tool filter never narrows limit hits, so the filtered report already has them all.
+    h = report.limit_hits
+    hb = before.limit_hits
     cols = st.columns(2)
     with cols[0]:
         components.metric(
@@ -201,6 +199,6 @@ with st.container(border=True):
             "Nobody hit their AI Credits limit", period, ds.first_day, ds.last_day
         )
     else:
-        bucket = picked_bucket(plot(charts.limit_hits_chart, hits_frame, "hits"))
-        hint(hits_frame, bucket)
+        bucket = picked_bucket(plot(charts.limit_hits_chart, frame, "hits"))
+        hint(frame, bucket)
         drill_down(bucket, "hits", filters.teams, (), only_hits=True)

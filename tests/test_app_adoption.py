@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from tests.app_support and used by name
 """The main page through AppTest: filters from the URL, charts against the metrics API."""
 
 from __future__ import annotations
@@ -8,18 +7,7 @@ from datetime import date
 import pytest
 
 from metrics import Granularity, Period, PeriodName
-from tests.app_support import (  # noqa: F401 (fixtures are used by name)
-    END,
-    app_env,
-    assert_clean,
-    charts,
-    metrics_by_label,
-    new_app,
-    rows,
-    small_dataset,
-    small_ds,
-    spec,
-)
+from tests.app_support import END, assert_clean, charts, metrics_by_label, new_app, rows, spec
 
 
 def check_charts(at, report, hits_report=None) -> None:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from tests.app_support and used by name
 """The Data page and dataset handling through AppTest: open, generate, validate, first start."""
 
 from __future__ import annotations
@@ -6,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests import datasets as d
-from tests.app_support import (  # noqa: F401 (fixtures are used by name)
-    END,
-    app_env,
-    assert_clean,
-    new_app,
-    small_dataset,
-    small_ds,
-)
+from tests.app_support import assert_clean, new_app
 
 
 def broken_dataset(root: Path) -> Path:

@@ -1,17 +1,9 @@
-# ruff: noqa: F811 - pytest fixtures are imported from tests.app_support and used by name
 """The Users page through AppTest: one row per user, search, sort and near-limit marks."""
 
 from __future__ import annotations
 
 from metrics import Period, PeriodName
-from tests.app_support import (  # noqa: F401 (fixtures are used by name)
-    END,
-    app_env,
-    assert_clean,
-    new_app,
-    small_dataset,
-    small_ds,
-)
+from tests.app_support import END, assert_clean, new_app
 
 
 def open_users(**query):
