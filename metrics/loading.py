@@ -191,15 +191,20 @@ def _utc_ns(arr) -> np.ndarray:
         arr = arr.cast(pa.timestamp("s"))
         t = arr.type
     arr = arr.cast(pa.timestamp("ns", tz=t.tz)).cast(pa.int64())
-    return arr.fill_null(np.iinfo(np.int64).min).to_numpy()
+    return _filled(arr, np.iinfo(np.int64).min).to_numpy()
 
 
 NAT = np.iinfo(np.int64).min
 
 
+def _filled(arr, value):
+    """`fill_null` copies even when there is nothing to fill; most columns have no nulls."""
+    return arr if arr.null_count == 0 else arr.fill_null(value)
+
+
 def _floats(arr) -> np.ndarray:
     arr = arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
-    return arr.cast(pa.float64()).fill_null(np.nan).to_numpy()
+    return _filled(arr.cast(pa.float64()), np.nan).to_numpy()
 
 
 def _null_mask(arr) -> np.ndarray:
@@ -369,7 +374,7 @@ def _codes(values: pa.ChunkedArray, index: pd.Index) -> np.ndarray:
         return np.empty(0, dtype=np.int32)
     # A trailing -1 serves the nulls, whose index -1 picks the last entry.
     lookup = np.append(_positions(index, values.chunk(0).dictionary.to_pandas()), -1)
-    return np.concatenate([lookup[c.indices.fill_null(-1).to_numpy()] for c in values.chunks])
+    return np.concatenate([lookup[_filled(c.indices, -1).to_numpy()] for c in values.chunks])
 
 
 def load(root: os.PathLike | str, timezone: str | None = None) -> Tables:
@@ -562,7 +567,7 @@ def _validate_requests(chk, t: pa.Table, rid, users: pd.DataFrame, licenses: pd.
     tool = tool.unify_dictionaries()
     values = tool.chunks[0].dictionary.to_pylist() if tool.num_chunks else []
     tool_codes = np.concatenate(
-        [c.indices.fill_null(-1).to_numpy().astype(np.int32) for c in tool.chunks]
+        [_filled(c.indices, -1).to_numpy().astype(np.int32) for c in tool.chunks]
         or [np.empty(0, np.int32)]
     )
     return Requests(
