@@ -112,6 +112,19 @@ def plot(chart_fn, source, chart: str):
     )
 
 
+def chart_or_empty(value, empty_text: str, chart_fn, chart: str, hits: bool = False) -> None:
+    """The chart with its drill-down, or an empty state when the period has nothing to show.
+
+    Limit hits ignore the tool filter, so their drill-down does too.
+    """
+    if value == 0:
+        components.empty_state(empty_text, period, ds.first_day, ds.last_day)
+        return
+    bucket = picked_bucket(plot(chart_fn, frame, chart))
+    hint(frame, bucket)
+    drill_down(bucket, chart, filters.teams, () if hits else tools, only_hits=hits)
+
+
 with st.container(border=True):
     header("Active AI users", HELP["active"], "active", frame)
     components.metric(
@@ -121,51 +134,25 @@ with st.container(border=True):
         versus=versus,
         help="Distinct users over the whole period",
     )
-    if report.active_users.total == 0:
-        components.empty_state("No active AI users", period, ds.first_day, ds.last_day)
-    else:
-        bucket = picked_bucket(plot(charts.active_users_chart, frame, "active"))
-        hint(frame, bucket)
-        drill_down(bucket, "active", filters.teams, tools)
+    chart_or_empty(
+        report.active_users.total, "No active AI users", charts.active_users_chart, "active"
+    )
 
 with st.container(border=True):
     header("AI Credits consumption", HELP["credits"], "credits", frame)
     c = report.credits
     p = before.credits
-    cols = st.columns(3)
-    with cols[0]:
-        components.metric(
-            "Total AI Credits spent",
-            c.total,
-            p.total,
-            fmt=components.CREDITS,
-            versus=versus,
-            delta_color="off",
-        )
-    with cols[1]:
-        components.metric(
-            charts.BUILTIN_LABEL,
-            c.builtin,
-            p.builtin,
-            fmt=components.CREDITS,
-            versus=versus,
-            delta_color="off",
-        )
-    with cols[2]:
-        components.metric(
-            charts.TOPUP_LABEL,
-            c.topup,
-            p.topup,
-            fmt=components.CREDITS,
-            versus=versus,
-            delta_color="off",
-        )
-    if c.total == 0:
-        components.empty_state("No AI Credits were spent", period, ds.first_day, ds.last_day)
-    else:
-        bucket = picked_bucket(plot(charts.credits_chart, frame, "credits"))
-        hint(frame, bucket)
-        drill_down(bucket, "credits", filters.teams, tools)
+    figures = [
+        ("Total AI Credits spent", c.total, p.total),
+        (charts.BUILTIN_LABEL, c.builtin, p.builtin),
+        (charts.TOPUP_LABEL, c.topup, p.topup),
+    ]
+    for col, (label, now, then) in zip(st.columns(3), figures, strict=True):
+        with col:
+            components.metric(
+                label, now, then, fmt=components.CREDITS, versus=versus, delta_color="off"
+            )
+    chart_or_empty(c.total, "No AI Credits were spent", charts.credits_chart, "credits")
 
 with st.container(border=True):
     header("Users who hit their monthly AI Credits limit", HELP["hits"], "hits", frame)
@@ -194,11 +181,6 @@ with st.container(border=True):
         )
         if peak_day:
             st.caption(f"Peak on {peak_day:%a}, {charts.day_range(peak_day, peak_day)}")
-    if h.users == 0:
-        components.empty_state(
-            "Nobody hit their AI Credits limit", period, ds.first_day, ds.last_day
-        )
-    else:
-        bucket = picked_bucket(plot(charts.limit_hits_chart, frame, "hits"))
-        hint(frame, bucket)
-        drill_down(bucket, "hits", filters.teams, (), only_hits=True)
+    chart_or_empty(
+        h.users, "Nobody hit their AI Credits limit", charts.limit_hits_chart, "hits", hits=True
+    )
