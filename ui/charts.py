@@ -103,25 +103,32 @@ _BUCKET_TOOLTIPS = [
 ]
 
 
-def active_users_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
+def _count_chart(
+    frame: pd.DataFrame, granularity: Granularity, column: str, title: str, what: str, color: str
+) -> alt.Chart:
+    """One bar per bucket of a count of distinct users."""
     data = chart_frame(frame, granularity)
     sel = _selection()
     return (
         _base(data)
-        .mark_bar(color=ACTIVE, cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
+        .mark_bar(color=color, cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
         .encode(
             x=_x(len(data)),
-            y=alt.Y("active_users:Q", title="Active users", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{column}:Q", title=title, axis=alt.Axis(tickMinStep=1)),
             opacity=_opacity(data),
             fillOpacity=_dimmed(sel),
             tooltip=[
                 alt.Tooltip("label:N", title=granularity.label),
-                alt.Tooltip("active_users:Q", title="Active users", format=",d"),
+                alt.Tooltip(f"{column}:Q", title=what, format=",d"),
                 *_BUCKET_TOOLTIPS,
             ],
         )
         .add_params(sel)
     )
+
+
+def active_users_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
+    return _count_chart(frame, granularity, "active_users", "Active users", "Active users", ACTIVE)
 
 
 def credits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
@@ -162,23 +169,8 @@ def credits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
 
 
 def limit_hits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
-    data = chart_frame(frame, granularity)
-    sel = _selection()
-    return (
-        _base(data)
-        .mark_bar(color=HITS, cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
-        .encode(
-            x=_x(len(data)),
-            y=alt.Y("limit_hit_users:Q", title="Users", axis=alt.Axis(tickMinStep=1)),
-            opacity=_opacity(data),
-            fillOpacity=_dimmed(sel),
-            tooltip=[
-                alt.Tooltip("label:N", title=granularity.label),
-                alt.Tooltip("limit_hit_users:Q", title="Users who hit their limit", format=",d"),
-                *_BUCKET_TOOLTIPS,
-            ],
-        )
-        .add_params(sel)
+    return _count_chart(
+        frame, granularity, "limit_hit_users", "Users", "Users who hit their limit", HITS
     )
 
 
