@@ -42,11 +42,6 @@ def from_day_number(n: int) -> date:
     return EPOCH + timedelta(days=int(n))
 
 
-def _ns(col: pd.Series) -> np.ndarray:
-    """UTC nanoseconds of a timestamp column; NaT becomes `loading.NAT`."""
-    return col.to_numpy(dtype="datetime64[ns]").view(np.int64)
-
-
 def _distinct(bucket: np.ndarray, user: np.ndarray, n_buckets: int, n_users: int):
     """Distinct users per bucket and over all buckets."""
     if n_buckets * n_users <= _MATRIX_LIMIT:
@@ -83,7 +78,6 @@ class Dataset:
         self.users = tables.users
         self.licenses = tables.licenses
         self.topups = tables.topups
-        self._tables = tables
         rows = led.rows
         self._rows = rows
         self._day = rows["day"].to_numpy()
@@ -277,26 +271,29 @@ class Dataset:
         end = pd.Timestamp(datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tz))
         end_ns = end.value - 1
         lic = self.licenses
-        until = _ns(lic["valid_until"])
-        valid = (_ns(lic["valid_from"]) <= end_ns) & ((until == loading.NAT) | (until > end_ns))
+        until = ledger_mod.column_ns(lic["valid_until"])
+        valid = (ledger_mod.column_ns(lic["valid_from"]) <= end_ns) & (
+            (until == loading.NAT) | (until > end_ns)
+        )
         team_ok = self._team_mask(teams)
         if team_ok is not None:
             valid &= team_ok[self._owner]
         idx = np.flatnonzero(valid)
-        anchors = _ns(lic["cycle_anchor"])
-        month = int(ledger_mod.month_index(np.array([day_number(as_of)]))[0])
-        current = np.full(len(lic), month, dtype=np.int64)
+        anchors = ledger_mod.column_ns(lic["cycle_anchor"])
         cyc = anchors != loading.NAT
-        current[cyc] = np.floor_divide(end_ns - anchors[cyc], ledger_mod.CYCLE_NS)
+        n_lic = len(lic)
+        current = ledger_mod.quota_period(
+            np.full(n_lic, end_ns), np.full(n_lic, day_number(as_of)), np.arange(n_lic), anchors
+        )
 
         m = (self._qp == current[self._license]) & (self._day <= day_number(as_of))
-        n_lic = len(lic)
         spent_b = np.bincount(self._license[m], weights=self._builtin[m], minlength=n_lic)
         spent_t = np.bincount(self._license[m], weights=self._topup[m], minlength=n_lic)
         hits = np.bincount(self._license[m], weights=self._hits[m], minlength=n_lic)
 
         quota = ledger_mod.micro(lic["monthly_quota"].to_numpy())
-        limit = self._topup_limit_at(end_ns)
+        users = np.arange(self.n_users)
+        limit = ledger_mod.topup_limits(self.topups, users, np.full(self.n_users, end_ns))
         sel = lic.iloc[idx]
         people = self.users.iloc[self._owner[idx]]
         month_start = as_of.replace(day=1)
@@ -352,17 +349,6 @@ class Dataset:
                 "hits": g["hits"].to_numpy(),
             }
         )
-
-    def _topup_limit_at(self, t_ns: int) -> np.ndarray:
-        """topup_limit(user, t) in micro-credits for every user code."""
-        top = self.topups
-        eligible = top[top["effective_from"] <= t_ns].sort_values("effective_from", kind="stable")
-        default = eligible[eligible["user"] < 0]
-        base = ledger_mod.micro([default["monthly_limit"].iloc[-1]])[0] if len(default) else 0
-        out = np.full(self.n_users, base, dtype=np.int64)
-        own = eligible[eligible["user"] >= 0].groupby("user")["monthly_limit"].last()
-        out[own.index.to_numpy()] = ledger_mod.micro(own.to_numpy())
-        return out
 
     def users_overview(self, period: Period, teams=()) -> pd.DataFrame:
         """One row per user for the Users page: use in the period and standing at its end."""

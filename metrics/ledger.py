@@ -81,14 +81,18 @@ def _order(lic: np.ndarray, ts: np.ndarray, ids_of) -> np.ndarray:
     return order
 
 
-def _topup_limits(tables: Tables, user: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """topup_limit(user, ts) in micro-credits for each request: own rows first, then defaults.
+def column_ns(col: pd.Series) -> np.ndarray:
+    """UTC nanoseconds of a timestamp column; NaT becomes `NAT`."""
+    return col.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def topup_limits(top: pd.DataFrame, user: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """topup_limit(user, ts) in micro-credits per (user, ts) pair: own rows first, then defaults.
 
     Both lookups are one `searchsorted`: effective dates are replaced by their rank among all
     effective dates, so (user, rank) packs into one sortable integer key. Rows with equal keys
     keep file order, and the last of them wins.
     """
-    top = tables.topups
     out = np.zeros(len(ts), dtype=np.int64)
     if top.empty or len(ts) == 0:
         return out
@@ -125,7 +129,7 @@ def run(tables: Tables) -> Ledger:
     days = local_days(ts, tz)
 
     licenses = tables.licenses
-    anchors = licenses["cycle_anchor"].to_numpy(dtype="datetime64[ns]").view(np.int64)  # NaT = NAT
+    anchors = column_ns(licenses["cycle_anchor"])
     qp = quota_period(ts, days, lic, anchors)
 
     n = len(idx)
@@ -140,7 +144,7 @@ def run(tables: Tables) -> Ledger:
     builtin = np.minimum(c, np.maximum(0, quota - spent_before))
     topup = c - builtin
     owner = licenses["user"].to_numpy()
-    allowance = quota + _topup_limits(tables, owner[lic], ts)
+    allowance = quota + topup_limits(tables.topups, owner[lic], ts)
     hit = (spent_before < allowance) & (spent_after >= allowance)
 
     new_seg = new_group.copy()
