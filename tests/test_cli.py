@@ -33,17 +33,8 @@ def data(tmp_path_factory):
 
 
 def test_json_report_is_one_object_matching_the_contract(data, tmp_path):
-    p = run(
-        "--data",
-        str(data),
-        "--start",
-        "2026-01-21",
-        "--end",
-        "2026-02-28",
-        "--format",
-        "json",
-        cache=tmp_path,
-    )
+    args = ("--data", str(data), "--start", "2026-01-21", "--end", "2026-02-28", "--format", "json")
+    p = run(*args, cache=tmp_path)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["buckets"] == ["2026-01-01", "2026-02-01"]
@@ -56,17 +47,7 @@ def test_json_report_is_one_object_matching_the_contract(data, tmp_path):
     }
     # The ledger is cached for the next process, and the cached answer is the same.
     assert any(tmp_path.iterdir())
-    again = run(
-        "--data",
-        str(data),
-        "--start",
-        "2026-01-21",
-        "--end",
-        "2026-02-28",
-        "--format",
-        "json",
-        cache=tmp_path,
-    )
+    again = run(*args, cache=tmp_path)
     assert json.loads(again.stdout) == doc
 
 

@@ -85,14 +85,19 @@ settings.register_profile(
 settings.load_profile("ci")
 
 
-@settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", 60)))
-@given(organizations())
-def test_every_report_equals_the_reference(tmp_path_factory, org):
-    users, licenses, requests, topups, tz, start, end, gran, teams = org
+def open_org(tmp_path_factory, org):
+    users, licenses, requests, topups, tz, *_ = org
     root = write_dataset(
         tmp_path_factory.mktemp("org"), users, licenses, requests, topups, timezone=tz
     )
-    ds = metrics.open_dataset(root, cache_dir=False)
+    return root, metrics.open_dataset(root, cache_dir=False)
+
+
+@settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", 60)))
+@given(organizations())
+def test_every_report_equals_the_reference(tmp_path_factory, org):
+    root, ds = open_org(tmp_path_factory, org)
+    *_, start, end, gran, teams = org
     r = ds.report(Period(start, end), gran, teams=teams)
     assert r.to_json() == reference.report(root, start, end, gran, teams)
 
@@ -108,11 +113,8 @@ def test_every_report_equals_the_reference(tmp_path_factory, org):
 @settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", 30)))
 @given(organizations())
 def test_monthly_distinct_users_lie_between_the_daily_extremes(tmp_path_factory, org):
-    users, licenses, requests, topups, tz, start, end, _, teams = org
-    root = write_dataset(
-        tmp_path_factory.mktemp("org"), users, licenses, requests, topups, timezone=tz
-    )
-    ds = metrics.open_dataset(root, cache_dir=False)
+    _, ds = open_org(tmp_path_factory, org)
+    *_, start, end, _, teams = org
     monthly = ds.report(Period(start, end), Granularity.MONTH, teams=teams)
     daily = ds.report(Period(start, end), Granularity.DAY, teams=teams)
     for bucket, n in zip(monthly.buckets, monthly.active_users.series, strict=True):
