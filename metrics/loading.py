@@ -365,16 +365,23 @@ def _positions(index: pd.Index, wanted) -> np.ndarray:
     return np.where(found >= 0, first[np.maximum(found, 0)], -1).astype(np.int32)
 
 
-def _codes(values: pa.ChunkedArray, index: pd.Index) -> np.ndarray:
-    """Positions of `values` in `index` (-1 when absent or null), one lookup per distinct value."""
+def _dictionary_indices(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """One dictionary shared by all chunks, and each row's index into it (-1 for null)."""
     if not pa.types.is_dictionary(values.type):
         values = pc.dictionary_encode(values)
     values = values.unify_dictionaries()
     if values.num_chunks == 0:
-        return np.empty(0, dtype=np.int32)
+        return pa.array([], pa.string()), np.empty(0, dtype=np.int32)
+    indices = np.concatenate([_filled(c.indices, -1).to_numpy() for c in values.chunks])
+    return values.chunk(0).dictionary, indices
+
+
+def _codes(values: pa.ChunkedArray, index: pd.Index) -> np.ndarray:
+    """Positions of `values` in `index` (-1 when absent or null), one lookup per distinct value."""
+    dictionary, indices = _dictionary_indices(values)
     # A trailing -1 serves the nulls, whose index -1 picks the last entry.
-    lookup = np.append(_positions(index, values.chunk(0).dictionary.to_pandas()), -1)
-    return np.concatenate([lookup[_filled(c.indices, -1).to_numpy()] for c in values.chunks])
+    lookup = np.append(_positions(index, dictionary.to_pandas()), -1)
+    return lookup[indices]
 
 
 def load(root: os.PathLike | str, timezone: str | None = None) -> Tables:
@@ -433,7 +440,7 @@ def _load(root: Path, timezone: str | None, with_requests: bool, then=None):
         licenses = _guarded(chk, "licenses.parquet", _validate_licenses, chk, licenses_t, users)
     if users is not None:
         topups = _guarded(chk, "topup_limits.parquet", _validate_topups, chk, topups_t, users)
-    extra = None
+    tables, extra = None, None
     if requests_t is not None and users is not None and licenses is not None:
         rid = _request_ids(requests_t)
         # The uniqueness of millions of ids is the costliest check; it runs beside the rest.
@@ -442,12 +449,13 @@ def _load(root: Path, timezone: str | None, with_requests: bool, then=None):
             requests = _guarded(
                 chk, "requests", _validate_requests, chk, requests_t, rid, users, licenses
             )
-            if then is not None and requests is not None and not chk.issues:
-                extra = then(Tables(name, tz, users, licenses, topups, requests))
+            if requests is not None and not chk.issues:
+                tables = Tables(name, tz, users, licenses, topups, requests)
+                extra = then(tables) if then is not None else None
             _report_duplicates(chk, "requests", "request_id", duplicated.result())
     if chk.issues or (with_requests and requests is None):
         raise DatasetError(str(root), chk.issues)
-    return Tables(name, tz, users, licenses, topups, requests), extra
+    return tables or Tables(name, tz, users, licenses, topups, requests), extra
 
 
 def _guarded(chk, file, fn, *args):
@@ -561,21 +569,13 @@ def _validate_requests(chk, t: pa.Table, rid, users: pd.DataFrame, licenses: pd.
     chk.rows(f, "license_id", "must belong to the request's user_id", foreign, labels)
     amounts = _amounts(chk, f, "credits", t["credits"], labels)
 
-    tool = t["tool"]
-    if not pa.types.is_dictionary(tool.type):
-        tool = pc.dictionary_encode(tool)
-    tool = tool.unify_dictionaries()
-    values = tool.chunks[0].dictionary.to_pylist() if tool.num_chunks else []
-    tool_codes = np.concatenate(
-        [_filled(c.indices, -1).to_numpy().astype(np.int32) for c in tool.chunks]
-        or [np.empty(0, np.int32)]
-    )
+    tool_values, tool_codes = _dictionary_indices(t["tool"])
     return Requests(
         request_id=rid,
         ts=_utc_ns(t["ts"]),
         user=user,
         license=lic,
-        tool=tool_codes,
-        tool_values=tuple(values),
+        tool=tool_codes.astype(np.int32, copy=False),
+        tool_values=tuple(tool_values.to_pylist()),
         credits=amounts,
     )
