@@ -14,6 +14,7 @@ from metrics.model import (
     Tool,
 )
 from metrics.periods import Bucket, Granularity, Period, PeriodName, auto_granularity, buckets
+from metrics.store import files_stamp
 
 __all__ = [
     "ActiveUsers",
@@ -30,6 +31,7 @@ __all__ = [
     "Tool",
     "auto_granularity",
     "buckets",
+    "files_stamp",
     "open_dataset",
     "validate",
 ]

@@ -32,11 +32,18 @@ def default_cache_dir() -> Path:
     return Path(base) / "ai-adoption-console"
 
 
-def fingerprint(root: Path, timezone: str) -> str:
-    h = hashlib.sha256(f"{ENGINE_VERSION}\0{timezone}\0".encode())
+def files_stamp(root: Path) -> str:
+    """A hash of the dataset files' paths, sizes and modification times: cheap (a few `stat`
+    calls, nothing read), so a caller can tell whether a dataset changed before opening it."""
+    h = hashlib.sha256()
     for f in dataset_files(root):
         st = f.stat()
         h.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:32]
+
+
+def fingerprint(root: Path, timezone: str) -> str:
+    h = hashlib.sha256(f"{ENGINE_VERSION}\0{timezone}\0{files_stamp(root)}".encode())
     return h.hexdigest()[:32]
 
 

@@ -7,7 +7,6 @@ by small hashable values, so a filter change costs one aggregation over the ledg
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -52,19 +51,8 @@ def looks_like_dataset(path: Path) -> bool:
 
 
 def stamp(path: str | Path) -> str:
-    """A cheap change detector (names, sizes, mtimes) computed on every rerun.
-
-    The ledger's own fingerprint needs the dataset's timezone, which means reading it; this
-    only lists the directory, so an unchanged dataset costs a few `stat` calls per rerun.
-    """
-    root = Path(path)
-    h = hashlib.sha256(str(root).encode())
-    if root.is_dir():
-        for f in sorted(root.rglob("*")):
-            if f.is_file() and (f.suffix == ".parquet" or f.name == "organization.json"):
-                st_ = f.stat()
-                h.update(f"{f.relative_to(root)}\0{st_.st_size}\0{st_.st_mtime_ns}\0".encode())
-    return h.hexdigest()[:24]
+    """Computed on every rerun to notice a changed dataset; lists files, reads nothing."""
+    return metrics.files_stamp(Path(path))
 
 
 @st.cache_resource(max_entries=3, show_spinner="Reading the dataset and its quota ledger…")
