@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.loading import NAT, Tables
-from metrics.model import EXCLUDED_TOOLS, MICRO, Tool
+from metrics.model import MICRO, Tool
 
 DAY_NS = 86_400 * 10**9
 CYCLE_NS = 30 * DAY_NS
@@ -115,24 +115,17 @@ def topup_limits(top: pd.DataFrame, user: np.ndarray, ts: np.ndarray) -> np.ndar
 def run(tables: Tables) -> Ledger:
     req = tables.requests
     tz = tables.timezone
-    counted_tool = np.array([v not in EXCLUDED_TOOLS for v in req.tool_values] + [False])
-    tool_group = np.array([Tool.of(v).code for v in req.tool_values] + [0], dtype=np.int8)
-    keep = (req.credits > 0) & counted_tool[req.tool]
-    idx = np.flatnonzero(keep)
-    lic = req.license[idx]
-    ts = req.ts[idx]
-    order = _order(lic, ts, lambda rows: req.request_id.take(idx[rows]).to_pylist())
-    idx = idx[order]
-    lic, ts = lic[order], ts[order]
-    c = micro(req.credits[idx])
-    tool = tool_group[req.tool[idx]]
+    order = _order(req.license, req.ts, lambda rows: req.request_id.take(rows).to_pylist())
+    lic, ts = req.license[order], req.ts[order]
+    c = req.credits[order]
+    tool = req.tool[order]
     days = local_days(ts, tz)
 
     licenses = tables.licenses
     anchors = column_ns(licenses["cycle_anchor"])
     qp = quota_period(ts, days, lic, anchors)
 
-    n = len(idx)
+    n = len(order)
     new_group = np.ones(n, dtype=bool)
     new_group[1:] = (lic[1:] != lic[:-1]) | (qp[1:] != qp[:-1])
     cum = np.cumsum(c)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metrics.ledger import ROW_COLUMNS, Ledger
-from metrics.loading import dataset_files
+from metrics.reading import dataset_files
 
 ENGINE_VERSION = "1"
 

@@ -1,0 +1,134 @@
+"""The requests are read in batches, row group by row group, on two threads: the results must not
+depend on where the batches and row groups fall."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import metrics
+from metrics import reading
+from tests import reference
+from tests.datasets import license_, request, topup, user, write_dataset
+
+BATCH = 500
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
+    """Batches of 500 rows, so a few thousand requests cross many batches and row groups."""
+    monkeypatch.setattr(reading, "BATCH_ROWS", BATCH)
+
+
+def _org(n: int, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    users = [user(f"u{i}", team="AB"[i % 2]) for i in range(20)]
+    licenses = [license_(f"l{i}", f"u{i}", quota=float(i % 4) * 3) for i in range(20)]
+    licenses += [license_("c1", "u1", 8, anchor="2026-01-09 15:00")]
+    start = datetime(2026, 1, 1)
+    tools = ["junie", "claude_agent", "ai_assistant_chat", "code_completion", "other_tool"]
+    reqs = []
+    for i in range(n):
+        u = int(rng.integers(20))
+        lic = "c1" if u == 1 and i % 2 else f"l{u}"
+        # Whole minutes over three months: many ties in ts, broken by request_id.
+        ts = start + timedelta(minutes=int(rng.integers(0, 90 * 24 * 60 // 30)) * 30)
+        credits = float(rng.choice([0.0, 0.1, 0.25, 1.5, 3.0]))
+        reqs.append(request(f"r{i}", ts, f"u{u}", lic, credits, tool=tools[i % len(tools)]))
+    topups = [topup(None, "2026-01-01", 2), topup("u3", "2026-02-01", 4.5)]
+    return users, licenses, reqs, topups
+
+
+def _write(root, users, licenses, reqs, topups=None, **kw):
+    root = write_dataset(root, users, licenses, reqs, topups=topups, **kw)
+    # Rewrite every requests file with small row groups.
+    for path in [root / "requests.parquet", *(root / "requests").rglob("*.parquet")]:
+        if path.is_file():
+            pq.write_table(pq.read_table(path), path, row_group_size=1_300)
+    return root
+
+
+def _same_as_reference(root):
+    for start, end, gran in [
+        ("2026-01-01", "2026-03-31", None),
+        ("2026-02-03", "2026-03-09", "week"),
+    ]:
+        ours = metrics.open_dataset(root, cache_dir=False).report(
+            metrics.Period(date.fromisoformat(start), date.fromisoformat(end)), gran
+        )
+        ref = reference.report(root, date.fromisoformat(start), date.fromisoformat(end), gran)
+        assert ours.to_json() == ref
+
+
+@pytest.mark.parametrize("partitioned", [False, True])
+def test_reports_do_not_depend_on_batches_and_row_groups(tmp_path, partitioned):
+    users, licenses, reqs, topups = _org(9_000)
+    root = _write(tmp_path, users, licenses, reqs, topups, partitioned=partitioned)
+    assert sum(pq.ParquetFile(p).num_row_groups for p in root.rglob("*.parquet")) > 8
+    _same_as_reference(root)
+
+
+def test_a_directory_partitioned_on_a_request_column_is_read_as_one_table(tmp_path):
+    users, licenses, reqs, topups = _org(3_000)
+    root = write_dataset(tmp_path, users, licenses, reqs, topups=topups)
+    table = pq.read_table(root / "requests.parquet")
+    (root / "requests.parquet").unlink()
+    pq.write_to_dataset(table, root / "requests", partition_cols=["tool"])
+    assert not any("tool" in pq.read_schema(p).names for p in (root / "requests").rglob("*.parq*"))
+    assert metrics.validate(root) == []
+    _same_as_reference(root)
+
+
+def test_broken_rows_are_counted_in_every_batch_and_the_first_ones_shown(tmp_path):
+    users, licenses, reqs, _ = _org(6_000)
+    for i in (10, 2_600, 5_800):
+        reqs[i]["user_id"] = "ghost"
+    for i in (3_001, 5_999):
+        reqs[i]["license_id"] = "l0" if reqs[i]["user_id"] != "u0" else "l1"
+    reqs[4_500]["credits"] = -1.0
+    reqs[5_000]["tool"] = None
+    reqs[5_998]["request_id"] = "r2"
+    reqs[5_997]["request_id"] = "r1"
+    root = _write(tmp_path, users, licenses, reqs)
+    issues = {(i.column, i.rule.split(" ")[1]): i for i in metrics.validate(root)}
+    ghost = issues[("user_id", "exist")]
+    assert (ghost.rows, ghost.examples) == (
+        3,
+        ("request_id='r10'", "request_id='r2600'", "request_id='r5800'"),
+    )
+    foreign = issues[("license_id", "belong")]
+    assert (foreign.rows, foreign.examples) == (2, ("request_id='r3001'", "request_id='r5999'"))
+    assert issues[("credits", "be")].examples == ("request_id='r4500'",)
+    assert issues[("tool", "not")].rows == 1
+    dup = issues[("request_id", "be")]
+    assert (dup.rows, set(dup.examples)) == (4, {"'r1'", "'r2'"})
+    assert len(issues) == 5
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_hash_collisions_are_settled_by_comparing_the_ids(tmp_path, monkeypatch, duplicate):
+    """With a hash that collides all the time, only true duplicates may be reported."""
+    monkeypatch.setattr(reading, "id_hashes", lambda ids: np.zeros(len(ids), np.uint64))
+    users, licenses, reqs, _ = _org(3_000)
+    if duplicate:
+        reqs[2_999]["request_id"] = "r17"
+    root = _write(tmp_path, users, licenses, reqs)
+    issues = metrics.validate(root)
+    if duplicate:
+        assert [(i.column, i.rows, i.examples) for i in issues] == [("request_id", 2, ("'r17'",))]
+    else:
+        assert issues == []
+
+
+def test_ids_of_any_length_hash_by_their_bytes():
+    ids = pa.array(["", "a", "a\0", "ab", "x" * 7, "x" * 8, "x" * 9, "é" * 40, "x" * 900])
+    h = reading.id_hashes(ids)
+    assert len(set(h.tolist())) == len(ids)
+    again = reading.id_hashes(pa.array(["x" * 9, "zz", "x" * 900, "a"]))
+    assert again[0] == h[6] and again[2] == h[8] and again[3] == h[1]
+    assert (reading.id_hashes(ids.cast(pa.large_string())) == h).all()
+    assert (reading.id_hashes(ids.slice(3)) == h[3:]).all()
