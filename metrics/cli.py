@@ -7,10 +7,10 @@ import json
 import sys
 from datetime import date
 
-from metrics.dataset import open_dataset
-from metrics.loading import valid_timezone
 from metrics.model import DatasetError, Report
+from metrics.opening import open_dataset
 from metrics.periods import Granularity, Period, PeriodName
+from metrics.reading import valid_timezone
 
 EXIT_USAGE = 2
 EXIT_DATASET = 3

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from metrics import ledger as ledger_mod
-from metrics import loading, store
+from metrics import loading
 from metrics.model import (
     MICRO,
     ActiveUsers,
@@ -402,40 +402,3 @@ def _plan_labels(standings: pd.DataFrame) -> pd.Series:
     names = list(plans.categories)
     labels = {m: ", ".join(n for i, n in enumerate(names) if m >> i & 1) for m in mask.unique()}
     return mask.map(labels)
-
-
-def open_dataset(
-    path: str | Path,
-    *,
-    timezone: str | None = None,
-    cache_dir: str | Path | None | bool = None,
-) -> Dataset:
-    """Validate a dataset directory and run its ledger, reusing a cached ledger when one exists.
-
-    `cache_dir=False` disables the disk cache; `None` uses the default location
-    (`$AI_CONSOLE_CACHE_DIR`, else the user's cache directory).
-    """
-    path = Path(path)
-    if timezone is not None and not loading.valid_timezone(timezone):
-        raise ValueError(f"unknown timezone {timezone!r}")
-    cache = None if cache_dir is False else Path(cache_dir or store.default_cache_dir())
-    probe = loading.load_light(path, timezone) if cache else None
-    if probe is not None:
-        key = store.fingerprint(path, probe.timezone)
-        led = store.read(cache, key)
-        if led is not None:
-            return Dataset(path, probe, led, key)
-    tables, led = loading.load_then(path, timezone, ledger_mod.run)
-    key = store.fingerprint(path, tables.timezone)
-    if cache:
-        store.write(cache, key, led)
-    return Dataset(path, tables, led, key)
-
-
-def validate(path: str | Path, timezone: str | None = None) -> list[loading.Issue]:
-    """Every broken rule of the dataset (empty when it is valid), for the Data page."""
-    try:
-        loading.load(path, timezone)
-    except loading.DatasetError as exc:
-        return list(exc.issues)
-    return []

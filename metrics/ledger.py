@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from metrics.loading import NAT, Tables
 from metrics.model import MICRO, Tool
@@ -29,6 +30,16 @@ class Ledger:
     rows: pd.DataFrame  # ROW_COLUMNS, sorted by day
     timezone: str
 
+    def table(self) -> pa.Table:
+        return pa.Table.from_pandas(self.rows, preserve_index=False)
+
+    @classmethod
+    def from_table(cls, table: pa.Table, timezone: str) -> Ledger | None:
+        """A ledger read back from the cache; None when its columns are not the current ones."""
+        if tuple(table.column_names) != ROW_COLUMNS:
+            return None
+        return cls(rows=table.to_pandas(), timezone=timezone)
+
 
 def micro(values: np.ndarray) -> np.ndarray:
     """Credits to integer micro-credits, rounding half to even exactly as Python's round()."""
@@ -44,8 +55,13 @@ def local_days(ts_ns: np.ndarray, tz: str) -> np.ndarray:
 
 
 def month_index(days: np.ndarray) -> np.ndarray:
-    """Months since January 1970 of each day number."""
-    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    """Months since January 1970 of each day number, looked up per distinct day."""
+    if len(days) == 0:
+        return np.empty(0, dtype=np.int64)
+    first = int(days.min())
+    span = np.arange(first, int(days.max()) + 1)
+    months = span.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return months[days - first]
 
 
 def quota_period(ts_ns, days, lic, anchors_ns: np.ndarray) -> np.ndarray:
@@ -136,9 +152,11 @@ def run(tables: Tables) -> Ledger:
     quota = micro(licenses["monthly_quota"].to_numpy())[lic]
     builtin = np.minimum(c, np.maximum(0, quota - spent_before))
     topup = c - builtin
+    # A top-up limit is never negative, so only requests that reach the quota can hit.
+    reach = np.flatnonzero(spent_after >= quota)
     owner = licenses["user"].to_numpy()
-    allowance = quota + topup_limits(tables.topups, owner[lic], ts)
-    hit = (spent_before < allowance) & (spent_after >= allowance)
+    allowance = quota[reach] + topup_limits(tables.topups, owner[lic[reach]], ts[reach])
+    hit = reach[(spent_before[reach] < allowance) & (spent_after[reach] >= allowance)]
 
     new_seg = new_group.copy()
     new_seg[1:] |= days[1:] != days[:-1]
@@ -148,23 +166,28 @@ def run(tables: Tables) -> Ledger:
     count = np.bincount(key, minlength=size)
     present = np.flatnonzero(count)
     seg_first = np.flatnonzero(new_seg)
+    seg_of = present // len(Tool)
+    day = days[seg_first][seg_of]
+    # Reports slice periods out of rows sorted by day; a narrow key sorts by radix.
+    narrow = day - (day.min() if n else 0)
+    if narrow.max(initial=0) < 2**16:
+        narrow = narrow.astype(np.uint16)
+    by_day = np.argsort(narrow, kind="stable")
+    present, seg_of = present[by_day], seg_of[by_day]
 
     def total(w):
         return np.bincount(key, weights=w, minlength=size)[present]
 
-    seg_of = present // len(Tool)
     rows = pd.DataFrame(
         {
-            "day": days[seg_first][seg_of].astype(np.int32),
+            "day": day[by_day].astype(np.int32),
             "license": lic[seg_first][seg_of].astype(np.int32),
             "qp": qp[seg_first][seg_of].astype(np.int64),
             "tool": (present % len(Tool)).astype(np.int8),
             "builtin": total(builtin).astype(np.int64),
             "topup": total(topup).astype(np.int64),
             "requests": count[present].astype(np.int32),
-            "hits": total(hit).astype(np.int32),
+            "hits": np.bincount(key[hit], minlength=size)[present].astype(np.int32),
         }
     )
-    by_day = np.argsort(rows["day"].to_numpy(), kind="stable")
-    rows = rows.iloc[by_day].reset_index(drop=True)
     return Ledger(rows=rows, timezone=tz)

@@ -24,6 +24,7 @@ from metrics.reading import (
     UNREADABLE,
     Checker,
     Counted,
+    Reading,
     amounts,
     begin,
     check_not_null,
@@ -79,9 +80,13 @@ def load_light(root: os.PathLike | str, timezone: str | None = None) -> Tables |
 
 
 def _load(root: Path, timezone: str | None, with_requests: bool, then=None):
+    return finish(root, begin(root, timezone, with_requests), then)
+
+
+def finish(root: Path, r: Reading, then: Callable[[Tables], T] | None = None):
+    """Validate what `reading.begin` started on `root` into tables (and `then(tables)`)."""
     if not root.is_dir():
         raise DatasetError(str(root), [Issue(str(root), None, "is not a directory", 0)])
-    r = begin(root, timezone, with_requests)
     chk = r.checker
     users = licenses = topups = None
     if r.users is not None:
@@ -102,7 +107,7 @@ def _load(root: Path, timezone: str | None, with_requests: bool, then=None):
                 tables = Tables(r.name, r.timezone, users, licenses, topups, counted)
                 extra = then(tables) if then is not None else None
             chk.issues += r.requests.duplicates()
-    if chk.issues or (with_requests and tables is None):
+    if chk.issues or (r.with_requests and tables is None):
         raise DatasetError(str(root), chk.issues)
     return tables or Tables(r.name, r.timezone, users, licenses, topups, None), extra
 

@@ -1,14 +1,20 @@
-"""Typed values that cross the public API of `metrics` (results, tools, validation issues)."""
+"""Typed values that cross the public API of `metrics` (results, tools, validation issues).
+
+Light on purpose: the reading side imports this module before pandas is loaded, so pandas is
+imported only by `Report.frame`, the one place that builds a frame.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 from datetime import date
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from metrics.periods import Bucket, Granularity, Period
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MICRO = 1_000_000
 EXCLUDED_TOOLS = frozenset({"code_completion", "next_edit_suggestion"})
@@ -129,6 +135,8 @@ class Report:
 
     def frame(self) -> pd.DataFrame:
         """One row per bucket, the shape that charts and CSV downloads use."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "bucket": [pd.Timestamp(b.label) for b in self.buckets],

@@ -177,29 +177,75 @@ def utc_ns(arr) -> np.ndarray:
     if pa.types.is_date(t):
         arr = arr.cast(pa.timestamp("s"))
         t = arr.type
-    arr = arr.cast(pa.timestamp("ns", tz=t.tz)).cast(pa.int64())
-    return _numpy(filled(arr, NAT))
+    return to_numpy(arr.cast(pa.timestamp("ns", tz=t.tz)).cast(pa.int64()), NAT)
 
 
-def filled(arr, value):
-    """`fill_null` copies even when there is nothing to fill; most columns have no nulls."""
-    return arr if arr.null_count == 0 else arr.fill_null(value)
+def to_numpy(arr, fill=0) -> np.ndarray:
+    """A numeric or boolean Arrow array (or chunked array) as numpy, nulls replaced by `fill`.
 
-
-def _numpy(arr) -> np.ndarray:
+    Read off the buffers, because pyarrow's own `to_numpy`, like anything that makes an Arrow
+    scalar from a Python value, imports pandas (see the module docstring). No copy is made when
+    the array has no nulls; the result is then read-only.
+    """
     if isinstance(arr, pa.ChunkedArray):
-        return arr.to_numpy()
-    return arr.to_numpy(zero_copy_only=False)
+        parts = [to_numpy(c, fill) for c in arr.chunks]
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([np.empty(0, _dtype(arr.type)), *parts])
+    n = len(arr)
+    if pa.types.is_null(arr.type):
+        return np.full(n, fill)
+    if n == 0:
+        return np.empty(0, _dtype(arr.type))
+    if pa.types.is_boolean(arr.type):
+        values = _bits(arr.buffers()[1], arr.offset, n)
+    else:
+        dtype = _dtype(arr.type)
+        buf = arr.buffers()[1]
+        values = np.frombuffer(buf, dtype, count=n, offset=arr.offset * dtype.itemsize)
+    return values if arr.null_count == 0 else np.where(valid(arr), values, fill)
+
+
+def _dtype(t: pa.DataType) -> np.dtype:
+    return np.dtype(bool) if pa.types.is_boolean(t) else np.dtype(t.to_pandas_dtype())
+
+
+def _bits(buf: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    packed = np.frombuffer(buf, np.uint8)
+    return np.unpackbits(packed, count=offset + n, bitorder="little")[offset:].view(bool)
+
+
+def valid(arr) -> np.ndarray:
+    """Whether each value of an Arrow array (or chunked array) is present."""
+    if isinstance(arr, pa.ChunkedArray):
+        return np.concatenate([np.empty(0, bool), *(valid(c) for c in arr.chunks)])
+    if arr.null_count == 0:
+        return np.ones(len(arr), dtype=bool)
+    if arr.null_count == len(arr) or arr.buffers()[0] is None:
+        return np.zeros(len(arr), dtype=bool)
+    return _bits(arr.buffers()[0], arr.offset, len(arr))
+
+
+def arrow_indices(idx: np.ndarray) -> pa.Array:
+    """Row positions for `take`, built without pyarrow's pandas-importing converters."""
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(idx), [None, pa.py_buffer(idx)])
+
+
+def arrow_mask(mask: np.ndarray) -> pa.Array:
+    """A boolean numpy mask for `filter`, built like `arrow_indices`."""
+    bits = np.packbits(np.asarray(mask, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(bits)])
 
 
 def floats(arr) -> np.ndarray:
-    return _numpy(filled(arr.cast(pa.float64()), np.nan))
+    return to_numpy(arr.cast(pa.float64()), np.nan)
 
 
 def null_mask(arr) -> np.ndarray:
     if arr.null_count == 0:
         return np.zeros(len(arr), dtype=bool)
-    return _numpy(arr.is_null())
+    return ~valid(arr)
 
 
 def check_not_null(chk, file, table: pa.Table, labels) -> None:
@@ -253,9 +299,9 @@ class _Lookup:
         if self._dictionary is None or not self._dictionary.equals(d):
             found = pc.index_in(d.cast(self.keys.type), value_set=self.keys)
             # A trailing -1 serves the nulls, whose index -1 picks the last entry.
-            self._table = np.append(_numpy(filled(found, -1)), -1).astype(np.int32)
+            self._table = np.append(to_numpy(found, -1), -1).astype(np.int32)
             self._dictionary = d
-        return self._table[_numpy(filled(chunk.indices, -1))]
+        return self._table[to_numpy(chunk.indices, -1)]
 
 
 # -- request ids -------------------------------------------------------------------------------
@@ -281,7 +327,7 @@ def id_hashes(chunk: pa.Array) -> np.ndarray:
     if pa.types.is_large_string(chunk.type):
         offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
     else:
-        chunk = chunk.cast(pa.string())
+        chunk = _as_string(chunk)
         offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)
     n = len(chunk)
     if n == 0:
@@ -321,7 +367,7 @@ def duplicated_values(values: pa.ChunkedArray) -> pa.StructArray | None:
         repeated = _repeated(h)
         if len(repeated) == 0:
             return None
-        values = values.filter(pa.array(np.isin(h, repeated)))
+        values = values.filter(arrow_mask(np.isin(h, repeated)))
     return _exact_duplicates(values)
 
 
@@ -332,16 +378,20 @@ def _repeated(hashes: np.ndarray) -> np.ndarray:
 
 def _exact_duplicates(values: pa.ChunkedArray) -> pa.StructArray | None:
     counts = pc.value_counts(values)
-    dup = counts.filter(pc.greater(counts.field("counts"), 1))
+    dup = counts.filter(arrow_mask(to_numpy(counts.field("counts")) > 1))
     return dup if len(dup) else None
 
 
 def report_duplicates(chk, file, column, dup: pa.StructArray | None) -> None:
     if dup is None:
         return
-    rows = int(pc.sum(dup.field("counts")).as_py())
+    rows = int(to_numpy(dup.field("counts")).sum())
     examples = [repr(v) for v in dup.field("values")[:EXAMPLES].to_pylist()]
     chk.add(file, column, "must be unique", rows, examples)
+
+
+def _as_string(arr: pa.Array) -> pa.Array:
+    return arr if arr.type == pa.string() else arr.cast(pa.string())
 
 
 def request_ids(arr) -> pa.Array:
@@ -375,6 +425,11 @@ def read_organization(chk, root: Path, tz_override: str | None) -> tuple[str, st
                 rule = f"must be an IANA timezone name (got {tz!r})"
                 chk.add("organization.json", "timezone", rule)
     return name, tz_override or (tz if isinstance(tz, str) else "UTC")
+
+
+def timezone_of(root: Path, tz_override: str | None) -> str:
+    """The timezone a dataset's ledger is computed in, without reading anything but the JSON."""
+    return read_organization(Checker(), root, tz_override)[1]
 
 
 def valid_timezone(tz) -> bool:
@@ -420,13 +475,13 @@ class Counted:
         return len(self.ts)
 
 
+_USER_EXISTS = ("user_id", "must exist in users.parquet")
+_LICENSE_EXISTS = ("license_id", "must exist in licenses.parquet")
+_FOREIGN = ("license_id", "must belong to the request's user_id")
+_AMOUNT = ("credits", AMOUNT_RULE)
 # The row rules of section 1 on requests, in the order they are reported.
-_ROW_RULES = [(c, "must not be null") for c in NOT_NULL["requests"]] + [
-    ("user_id", "must exist in users.parquet"),
-    ("license_id", "must exist in licenses.parquet"),
-    ("license_id", "must belong to the request's user_id"),
-    ("credits", AMOUNT_RULE),
-]
+_ROW_RULES = [(c, "must not be null") for c in NOT_NULL["requests"]]
+_ROW_RULES += [_USER_EXISTS, _LICENSE_EXISTS, _FOREIGN, _AMOUNT]
 
 
 @dataclass
@@ -454,25 +509,31 @@ class _BatchChecker:
 
     def __call__(self, b: pa.RecordBatch) -> _Part:
         rid = request_ids(b.column("request_id"))
-        masks = {(c, "must not be null"): b.column(c) for c in NOT_NULL["requests"]}
-        masks = {k: null_mask(col) for k, col in masks.items() if col.null_count}
-        user_col, lic_col = b.column("user_id"), b.column("license_id")
-        user, lic = self.users(user_col), self.licenses(lic_col)
-        masks[("user_id", "must exist in users.parquet")] = (user < 0) & ~null_mask(user_col)
-        masks[("license_id", "must exist in licenses.parquet")] = (lic < 0) & ~null_mask(lic_col)
-        owner = self.keys.owner[lic]
-        masks[("license_id", "must belong to the request's user_id")] = (
-            (lic >= 0) & (user >= 0) & (owner != user)
+        user_col, lic_col, cred_col = (
+            b.column("user_id"),
+            b.column("license_id"),
+            b.column("credits"),
         )
-        cred_col = b.column("credits")
-        credit = floats(cred_col)
-        masks[("credits", AMOUNT_RULE)] = _bad_amounts(credit, cred_col)
+        user, lic, credit = self.users(user_col), self.licenses(lic_col), floats(cred_col)
+        # Each rule first asks a cheap question of the whole batch; masks only when it fails.
+        found = {}
+        for col in NOT_NULL["requests"]:
+            if b.column(col).null_count:
+                found[(col, "must not be null")] = null_mask(b.column(col))
+        unknown = user.min(initial=0) < 0 or lic.min(initial=0) < 0
+        if unknown:
+            found[_USER_EXISTS] = (user < 0) & valid(user_col)
+            found[_LICENSE_EXISTS] = (lic < 0) & valid(lic_col)
+        foreign = self.keys.owner[lic] != user
+        if foreign.any():
+            found[_FOREIGN] = foreign & (lic >= 0) & (user >= 0) if unknown else foreign
+        if len(credit) and not (credit.min() >= 0 and np.isfinite(credit.sum())):
+            found[_AMOUNT] = _bad_amounts(credit, cred_col)
         broken = {}
         for rule in _ROW_RULES:
-            mask = masks.get(rule)
-            bad = 0 if mask is None else int(np.count_nonzero(mask))
+            bad = int(np.count_nonzero(found[rule])) if rule in found else 0
             if bad:
-                at = pa.array(np.flatnonzero(mask)[:EXAMPLES])
+                at = arrow_indices(np.flatnonzero(found[rule])[:EXAMPLES])
                 broken[rule] = (bad, [f"request_id={v!r}" for v in rid.take(at).to_pylist()])
         counted, group, tool_idx = self._tool_codes(b.column("tool"))
         keep = np.flatnonzero((credit > 0) & counted[tool_idx])
@@ -489,7 +550,7 @@ class _BatchChecker:
             license=lic[keep],
             tool=group[tool_idx[keep]],
             credits=micro,
-            ids=rid.take(pa.array(keep)).cast(pa.large_string()),
+            ids=_as_string(rid.take(arrow_indices(keep))),
             hashes=id_hashes(rid) if rid.null_count == 0 else None,
         )
 
@@ -505,7 +566,7 @@ class _BatchChecker:
             self._counted = np.array([v not in EXCLUDED_TOOLS for v in values] + [False])
             self._group = np.array([Tool.of(v).code for v in values] + [0], dtype=np.int8)
             self._tools = d
-        return self._counted, self._group, _numpy(filled(col.indices, -1))
+        return self._counted, self._group, to_numpy(col.indices, -1)
 
 
 @dataclass(frozen=True)
@@ -559,7 +620,7 @@ class RequestScan:
             license=np.concatenate([p.license for p in parts]),
             tool=np.concatenate([p.tool for p in parts]),
             credits=np.concatenate([p.credits for p in parts]),
-            request_id=pa.chunked_array([p.ids for p in parts], pa.large_string()),
+            request_id=pa.chunked_array([p.ids for p in parts], pa.string()),
         )
         return counted, chk.issues
 
@@ -586,14 +647,14 @@ class RequestScan:
             for b in _batches(source, ["request_id"], use_threads=True):
                 ids = request_ids(b.column("request_id")).drop_null()
                 if hashes is not None:
-                    ids = ids.filter(pa.array(np.isin(id_hashes(ids), hashes)))
+                    ids = ids.filter(arrow_mask(np.isin(id_hashes(ids), hashes)))
                 chunks.append(ids.cast(pa.large_string()))
         return pa.chunked_array(chunks, pa.large_string())
 
 
 def _empty_part() -> _Part:
     empty = [np.empty(0, t) for t in (np.int64, np.int32, np.int8, np.int64)]
-    return _Part({}, *empty, pa.array([], pa.large_string()), np.empty(0, np.uint64))
+    return _Part({}, *empty, pa.nulls(0, pa.string()), np.empty(0, np.uint64))
 
 
 def _batches(source: _Source, columns: list[str], use_threads: bool) -> Iterator[pa.RecordBatch]:
@@ -673,9 +734,11 @@ class Reading:
     """A dataset directory being read: the small tables at once, the requests on threads.
 
     `checker` holds what is wrong so far; `requests` is None when the requests are not read
-    (or cannot be checked, because a file is missing or unreadable: that is in `checker`).
+    (`with_requests` false) or cannot be checked (a file is missing or unreadable, which is in
+    `checker`).
     """
 
+    with_requests: bool
     name: str
     timezone: str
     checker: Checker
@@ -706,4 +769,5 @@ def begin(root: Path, timezone: str | None, with_requests: bool = True) -> Readi
             scan = RequestScan(*found, keys_of(users, licenses))
     elif not (root / "requests.parquet").is_file() and not (root / "requests").is_dir():
         chk.add("requests.parquet", None, "required file is missing (or a requests/ directory)")
-    return Reading(name, tz, chk, users, licenses, tables.get("topup_limits.parquet"), scan)
+    topups = tables.get("topup_limits.parquet")
+    return Reading(with_requests, name, tz, chk, users, licenses, topups, scan)

@@ -18,7 +18,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from metrics.ledger import ROW_COLUMNS, Ledger
 from metrics.reading import dataset_files
 
 ENGINE_VERSION = "1"
@@ -47,19 +46,15 @@ def fingerprint(root: Path, timezone: str) -> str:
     return h.hexdigest()[:32]
 
 
-def read(cache_dir: Path, key: str) -> Ledger | None:
-    entry = cache_dir / key
+def read(cache_dir: Path, key: str) -> pa.Table | None:
+    """The cached ledger table, or None when there is none or it cannot be read."""
     try:
-        meta = json.loads((entry / "meta.json").read_text())
-        table = pq.read_table(entry / "ledger.parquet")
+        return pq.read_table(cache_dir / key / "ledger.parquet")
     except (OSError, ValueError, pa.ArrowException):
         return None
-    if tuple(table.column_names) != ROW_COLUMNS:
-        return None
-    return Ledger(rows=table.to_pandas(), timezone=meta["timezone"])
 
 
-def write(cache_dir: Path, key: str, ledger: Ledger) -> None:
+def write(cache_dir: Path, key: str, table: pa.Table, timezone: str) -> None:
     """Best effort: an unwritable cache only costs speed, never a report."""
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -67,9 +62,8 @@ def write(cache_dir: Path, key: str, ledger: Ledger) -> None:
     except OSError:
         return
     try:
-        table = pa.Table.from_pandas(ledger.rows, preserve_index=False)
         pq.write_table(table, tmp / "ledger.parquet", compression="zstd")
-        (tmp / "meta.json").write_text(json.dumps({"timezone": ledger.timezone}))
+        (tmp / "meta.json").write_text(json.dumps({"timezone": timezone}))
         os.rename(tmp, cache_dir / key)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,7 +1,10 @@
 """What the app needs beyond the contract: drill-downs, tool split and standings, consistent with
 the contract's numbers on a generated organization."""
 
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,8 @@ import fixtures
 import metrics
 from metrics import Granularity, Period, Tool
 from tests.datasets import license_, request, topup, user, write_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
 
 END = date(2026, 6, 30)
 
@@ -97,3 +102,18 @@ def test_standings_of_the_current_quota_period(tmp_path):
     assert not ov.loc["u1", "near_limit"]  # 71% of the fullest license
     assert ov.loc["u1", "last_active"] == date(2026, 3, 12)
     assert ov.loc["u2", "near_limit"] and ov.loc["u2", "share_used"] == pytest.approx(12 / 15)
+
+
+def test_every_public_name_resolves_and_the_report_command_starts_without_pandas():
+    """The package imports its names on first use, so that `python -m metrics` can start reading
+    the requests before pandas is loaded."""
+    code = (
+        "import sys, metrics.cli, metrics.opening\n"
+        "assert 'pandas' not in sys.modules, 'pandas imported too early'\n"
+        "import metrics\n"
+        "missing = [n for n in metrics.__all__ if getattr(metrics, n, None) is None]\n"
+        "assert not missing, missing\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    with pytest.raises(AttributeError):
+        metrics.no_such_name  # noqa: B018
