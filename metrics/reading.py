@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -359,12 +360,46 @@ def id_hashes(chunk: pa.Array) -> np.ndarray:
     return h
 
 
+def increasing_range(chunk: pa.Array) -> tuple[str, str] | None:
+    """(first, last) when a chunk of non-null ids of one width (8 bytes or more) is strictly
+    increasing, else None.
+
+    Ids from a sequence or a time-ordered scheme arrive in increasing order; batches that each
+    increase strictly and whose ranges do not overlap hold no duplicate, which saves hashing and
+    sorting millions of ids. Bytes compare as big-endian words, the order of UTF-8 strings.
+    """
+    chunk = _as_string(chunk)
+    n = len(chunk)
+    if n == 0 or chunk.null_count:
+        return None
+    offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + n + 1]
+    width = int(offsets[1] - offsets[0])
+    if width < 8 or int(offsets[-1] - offsets[0]) != width * n:
+        return None
+    if n > 1 and (np.diff(offsets) != width).any():
+        return None
+    data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    greater = np.zeros(n - 1, dtype=bool)
+    equal = np.ones(n - 1, dtype=bool)
+    for at in sorted({*range(0, width - 7, 8), width - 8}):
+        word = np.ndarray((n,), dtype=">u8", buffer=data, offset=at, strides=(width,))
+        greater |= equal & (word[1:] > word[:-1])
+        equal &= word[1:] == word[:-1]
+    if not greater.all():
+        return None
+    return chunk[0].as_py(), chunk[n - 1].as_py()
+
+
+def _disjoint(ranges: list[tuple[str, str]]) -> bool:
+    return all(a[1] < b[0] for a, b in pairwise(sorted(ranges)))
+
+
 def duplicated_values(values: pa.ChunkedArray) -> pa.StructArray | None:
     """The values that occur more than once (None if all are unique), nulls left out."""
     values = values.drop_null()
     if _kind(values.type) == "string":
         h = np.concatenate([np.empty(0, np.uint64)] + [id_hashes(c) for c in values.chunks])
-        repeated = _repeated(h)
+        repeated = _repeated(h.copy())
         if len(repeated) == 0:
             return None
         values = values.filter(arrow_mask(np.isin(h, repeated)))
@@ -372,8 +407,9 @@ def duplicated_values(values: pa.ChunkedArray) -> pa.StructArray | None:
 
 
 def _repeated(hashes: np.ndarray) -> np.ndarray:
-    ordered = np.sort(hashes)
-    return ordered[1:][ordered[1:] == ordered[:-1]]
+    """The hashes that occur more than once; sorts `hashes` in place, to spare a copy."""
+    hashes.sort()
+    return hashes[1:][hashes[1:] == hashes[:-1]]
 
 
 def _exact_duplicates(values: pa.ChunkedArray) -> pa.StructArray | None:
@@ -494,7 +530,8 @@ class _Part:
     tool: np.ndarray
     credits: np.ndarray
     ids: pa.Array
-    hashes: np.ndarray | None  # None when the batch has null ids
+    ids_range: tuple[str, str] | None  # (first, last) of strictly increasing ids
+    hashes: np.ndarray | None  # of the non-null ids; None when `ids_range` says enough
 
 
 class _BatchChecker:
@@ -551,7 +588,8 @@ class _BatchChecker:
             tool=group[tool_idx[keep]],
             credits=micro,
             ids=_as_string(rid.take(arrow_indices(keep))),
-            hashes=id_hashes(rid) if rid.null_count == 0 else None,
+            ids_range=(span := increasing_range(rid)),
+            hashes=None if span else id_hashes(rid.drop_null() if rid.null_count else rid),
         )
 
     def _tool_codes(self, col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -631,30 +669,34 @@ class RequestScan:
         return chk.issues
 
     def _duplicates(self, parts: list[_Part]) -> pa.StructArray | None:
-        if any(p.hashes is None for p in parts):
-            # Null ids are reported by their own rule; the others are compared exactly.
-            return _exact_duplicates(self._ids_again(None))
-        repeated = _repeated(np.concatenate([np.empty(0, np.uint64)] + [p.hashes for p in parts]))
+        ranges = [p.ids_range for p in parts]
+        if all(ranges) and _disjoint(ranges):
+            return None
+        if all(p.hashes is not None for p in parts):
+            hashes = np.concatenate([np.empty(0, np.uint64)] + [p.hashes for p in parts])
+        else:
+            # Increasing batches that overlap, or a mix: every id is hashed after all.
+            hashes = np.concatenate([np.empty(0, np.uint64)] + list(self._ids_again(id_hashes)))
+        repeated = _repeated(hashes)
         if len(repeated) == 0:
             return None
-        return _exact_duplicates(self._ids_again(repeated))
 
-    def _ids_again(self, hashes: np.ndarray | None) -> pa.ChunkedArray:
-        """Read request_id once more, keeping the ids whose hash is among `hashes` (all if None);
-        only a dataset with a duplicate, null ids or a hash collision gets here."""
-        chunks = []
+        def candidates(ids: pa.Array) -> pa.Array:
+            return ids.filter(arrow_mask(np.isin(id_hashes(ids), repeated)))
+
+        return _exact_duplicates(pa.chunked_array(self._ids_again(candidates), pa.string()))
+
+    def _ids_again(self, fn) -> Iterator:
+        """`fn` of the non-null request ids of each batch, read once more; only a dataset with a
+        duplicate, overlapping id ranges or a hash collision gets here."""
         for source in self._sources:
             for b in _batches(source, ["request_id"], use_threads=True):
-                ids = request_ids(b.column("request_id")).drop_null()
-                if hashes is not None:
-                    ids = ids.filter(arrow_mask(np.isin(id_hashes(ids), hashes)))
-                chunks.append(ids.cast(pa.large_string()))
-        return pa.chunked_array(chunks, pa.large_string())
+                yield fn(_as_string(request_ids(b.column("request_id")).drop_null()))
 
 
 def _empty_part() -> _Part:
     empty = [np.empty(0, t) for t in (np.int64, np.int32, np.int8, np.int64)]
-    return _Part({}, *empty, pa.nulls(0, pa.string()), np.empty(0, np.uint64))
+    return _Part({}, *empty, pa.nulls(0, pa.string()), None, np.empty(0, np.uint64))
 
 
 def _batches(source: _Source, columns: list[str], use_threads: bool) -> Iterator[pa.RecordBatch]:

@@ -16,11 +16,13 @@ import tempfile
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.ipc as ipc
 
 from metrics.reading import dataset_files
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
+# Arrow's own file format: written and read back several times faster than Parquet.
+LEDGER_FILE = "ledger.arrow"
 
 
 def default_cache_dir() -> Path:
@@ -49,7 +51,8 @@ def fingerprint(root: Path, timezone: str) -> str:
 def read(cache_dir: Path, key: str) -> pa.Table | None:
     """The cached ledger table, or None when there is none or it cannot be read."""
     try:
-        return pq.read_table(cache_dir / key / "ledger.parquet")
+        with pa.memory_map(str(cache_dir / key / LEDGER_FILE)) as source:
+            return ipc.open_file(source).read_all()
     except (OSError, ValueError, pa.ArrowException):
         return None
 
@@ -62,7 +65,9 @@ def write(cache_dir: Path, key: str, table: pa.Table, timezone: str) -> None:
     except OSError:
         return
     try:
-        pq.write_table(table, tmp / "ledger.parquet", compression="zstd")
+        options = ipc.IpcWriteOptions(compression="zstd")
+        with ipc.new_file(str(tmp / LEDGER_FILE), table.schema, options=options) as out:
+            out.write_table(table)
         (tmp / "meta.json").write_text(json.dumps({"timezone": timezone}))
         os.rename(tmp, cache_dir / key)
     except OSError:

@@ -49,7 +49,7 @@ def test_a_corrupt_cache_entry_is_recomputed(tmp_path):
     root = worked_example(tmp_path / "ds")
     cache = tmp_path / "cache"
     ds = metrics.open_dataset(root, cache_dir=cache)
-    (cache / ds.fingerprint / "ledger.parquet").write_bytes(b"garbage")
+    (cache / ds.fingerprint / "ledger.arrow").write_bytes(b"garbage")
     again = metrics.open_dataset(root, cache_dir=cache)
     assert again.report(PERIOD) == ds.report(PERIOD)
 

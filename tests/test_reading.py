@@ -154,3 +154,51 @@ def test_reading_and_checking_the_requests_needs_no_pandas(tmp_path):
         "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def _padded(reqs):
+    for i, r in enumerate(reqs):
+        r["request_id"] = f"req-{i:011d}"
+    return reqs
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["increasing", "overlapping ranges", "one batch out of order", "out of order"],
+)
+def test_ids_in_increasing_order_are_checked_without_hashing_yet_duplicates_are_found(
+    tmp_path, case
+):
+    users, licenses, reqs, _ = _org(6_000)
+    reqs = _padded(reqs)
+    if case == "overlapping ranges":  # every batch increases, but two of them overlap
+        assert reading.BATCH_ROWS == 500 and 1_300 % 500 != 0  # 1,300 starts a batch
+        reqs[1_300]["request_id"] = reqs[1_299]["request_id"]
+    elif case == "one batch out of order":  # a duplicate between a hashed and a ranged batch
+        reqs[5_100], reqs[5_101] = reqs[5_101], reqs[5_100]
+        reqs[5_101]["request_id"] = "req-00000000042"
+    elif case == "out of order":
+        reqs.reverse()
+        reqs[10]["request_id"] = reqs[3_000]["request_id"]
+    root = _write(tmp_path, users, licenses, reqs)
+    issues = metrics.validate(root)
+    if case == "increasing":
+        assert issues == []
+        _same_as_reference(root)
+    else:
+        assert [(i.column, i.rule, i.rows) for i in issues] == [("request_id", "must be unique", 2)]
+
+
+def test_increasing_range_compares_ids_as_strings():
+    def span(ids):
+        return reading.increasing_range(pa.array(ids))
+
+    assert span(["a0000000001", "a0000000002", "b0000000000"]) == ("a0000000001", "b0000000000")
+    assert span(["a0000000002", "a0000000002"]) is None  # equal is not increasing
+    assert span(["a0000000009", "a0000000010", "a0000000008"]) is None
+    # UTF-8 bytes order strings as their code points do: "zz" < "ÿ" (c3 bf), both 10 bytes.
+    assert span(["a" * 8 + "zz", "a" * 8 + "ÿ"]) == ("a" * 8 + "zz", "a" * 8 + "ÿ")
+    assert span(["a" * 8 + "ÿ", "a" * 8 + "zz"]) is None
+    assert span(["z" * 9, "é" + "a" * 7]) == ("z" * 9, "é" + "a" * 7)
+    assert span(["short", "shorter1"]) is None  # ids of several widths are hashed instead
+    assert span(["only-one-id"]) == ("only-one-id", "only-one-id")
