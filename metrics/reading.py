@@ -620,7 +620,6 @@ class RequestScan:
     """The requests being read and checked on background threads."""
 
     def __init__(self, label: str, sources: list[_Source], keys: Keys) -> None:
-        self.label = label
         self._sources = sources
         pool = ThreadPoolExecutor(max_workers=WORKERS)
         threads = len(sources) < WORKERS
