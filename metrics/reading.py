@@ -379,13 +379,18 @@ def increasing_range(chunk: pa.Array) -> tuple[str, str] | None:
     if n > 1 and (np.diff(offsets) != width).any():
         return None
     data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
-    greater = np.zeros(n - 1, dtype=bool)
-    equal = np.ones(n - 1, dtype=bool)
-    for at in sorted({*range(0, width - 7, 8), width - 8}):
-        word = np.ndarray((n,), dtype=">u8", buffer=data, offset=at, strides=(width,))
-        greater |= equal & (word[1:] > word[:-1])
-        equal &= word[1:] == word[:-1]
-    if not greater.all():
+    # From the last word back: a pair increases where its word does, or where the word is equal
+    # and the rest of the id increases.
+    increasing = None
+    for at in sorted({*range(0, width - 7, 8), width - 8}, reverse=True):
+        word = np.ndarray((n,), dtype="<u8", buffer=data, offset=at, strides=(width,))
+        word = word.byteswap()  # big-endian values, in a contiguous copy
+        after, before = word[1:], word[:-1]
+        if increasing is None:
+            increasing = after > before
+        else:
+            increasing = (after > before) | ((after == before) & increasing)
+    if not increasing.all():
         return None
     return chunk[0].as_py(), chunk[n - 1].as_py()
 
