@@ -274,35 +274,48 @@ def codes(values, keys: pa.Array) -> np.ndarray:
     """Row positions of `values` in `keys` (int32; -1 when absent or null), one lookup per
     distinct value. A duplicated key maps to its first row: duplicates are reported on their
     own and must not hide the other rules' findings."""
-    return _Lookup(keys)(values)
+    return _PerValue(_positions_in(keys))(values)[0]
 
 
-class _Lookup:
-    """`codes` against one set of keys, remembering the last dictionary it resolved, since the
-    batches of one row group share their dictionary."""
+def _positions_in(keys: pa.Array):
+    def positions(dictionary: pa.Array) -> tuple[np.ndarray]:
+        found = pc.index_in(dictionary.cast(keys.type), value_set=keys)
+        return (np.append(to_numpy(found, -1), -1).astype(np.int32),)
 
-    def __init__(self, keys: pa.Array) -> None:
-        self.keys = keys
+    return positions
+
+
+class _PerValue:
+    """Per-row values of a string column computed once per distinct value.
+
+    `compute(dictionary)` returns arrays with one entry per dictionary value and a last entry
+    for nulls (whose index -1 picks it). The last dictionary is remembered, since the batches of
+    one row group share theirs.
+    """
+
+    def __init__(self, compute) -> None:
+        self._compute = compute
         self._dictionary: pa.Array | None = None
-        self._table = np.empty(0, dtype=np.int32)
+        self._tables: tuple[np.ndarray, ...] = ()
 
-    def __call__(self, values) -> np.ndarray:
+    def __call__(self, values) -> tuple[np.ndarray, ...]:
         chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-        out = [self._chunk(c) for c in chunks]
-        return out[0] if len(out) == 1 else np.concatenate([np.empty(0, np.int32), *out])
+        parts = [self._chunk(c) for c in chunks] or [self._chunk(pa.nulls(0, pa.string()))]
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(columns) for columns in zip(*parts, strict=True))
 
-    def _chunk(self, chunk: pa.Array) -> np.ndarray:
+    def _chunk(self, chunk: pa.Array) -> tuple[np.ndarray, ...]:
         if pa.types.is_null(chunk.type):
-            return np.full(len(chunk), -1, dtype=np.int32)
+            chunk = pa.nulls(len(chunk), pa.string())
         if not pa.types.is_dictionary(chunk.type):
             chunk = pc.dictionary_encode(chunk)
         d = chunk.dictionary
         if self._dictionary is None or not self._dictionary.equals(d):
-            found = pc.index_in(d.cast(self.keys.type), value_set=self.keys)
-            # A trailing -1 serves the nulls, whose index -1 picks the last entry.
-            self._table = np.append(to_numpy(found, -1), -1).astype(np.int32)
+            self._tables = self._compute(d)
             self._dictionary = d
-        return self._table[to_numpy(chunk.indices, -1)]
+        rows = to_numpy(chunk.indices, -1)
+        return tuple(table[rows] for table in self._tables)
 
 
 # -- request ids -------------------------------------------------------------------------------
@@ -544,10 +557,9 @@ class _BatchChecker:
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
-        self.users = _Lookup(keys.users)
-        self.licenses = _Lookup(keys.licenses)
-        self._tools: pa.Array | None = None
-        self._counted = self._group = np.empty(0)
+        self.users = _PerValue(_positions_in(keys.users))
+        self.licenses = _PerValue(_positions_in(keys.licenses))
+        self.tools = _PerValue(_tool_tables)
 
     def __call__(self, b: pa.RecordBatch) -> _Part:
         rid = request_ids(b.column("request_id"))
@@ -556,7 +568,7 @@ class _BatchChecker:
             b.column("license_id"),
             b.column("credits"),
         )
-        user, lic, credit = self.users(user_col), self.licenses(lic_col), floats(cred_col)
+        (user,), (lic,), credit = self.users(user_col), self.licenses(lic_col), floats(cred_col)
         # Each rule first asks a cheap question of the whole batch; masks only when it fails.
         found = {}
         for col in NOT_NULL["requests"]:
@@ -577,8 +589,8 @@ class _BatchChecker:
             if bad:
                 at = arrow_indices(np.flatnonzero(found[rule])[:EXAMPLES])
                 broken[rule] = (bad, [f"request_id={v!r}" for v in rid.take(at).to_pylist()])
-        counted, group, tool_idx = self._tool_codes(b.column("tool"))
-        keep = np.flatnonzero((credit > 0) & counted[tool_idx])
+        counted, group = self.tools(b.column("tool"))
+        keep = np.flatnonzero((credit > 0) & counted)
         try:
             ts = utc_ns(b.column("ts"))
         except UNREADABLE as exc:
@@ -590,26 +602,19 @@ class _BatchChecker:
             broken=broken,
             ts=ts[keep],
             license=lic[keep],
-            tool=group[tool_idx[keep]],
+            tool=group[keep],
             credits=micro,
             ids=_as_string(rid.take(arrow_indices(keep))),
             ids_range=(span := increasing_range(rid)),
             hashes=None if span else id_hashes(rid.drop_null() if rid.null_count else rid),
         )
 
-    def _tool_codes(self, col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per dictionary entry: counted?, Tool code; per row: the entry (-1, last, for null)."""
-        if pa.types.is_null(col.type):
-            return np.array([False]), np.array([0], np.int8), np.full(len(col), -1)
-        if not pa.types.is_dictionary(col.type):
-            col = pc.dictionary_encode(col)
-        d = col.dictionary
-        if self._tools is None or not self._tools.equals(d):
-            values = d.cast(pa.string()).to_pylist()
-            self._counted = np.array([v not in EXCLUDED_TOOLS for v in values] + [False])
-            self._group = np.array([Tool.of(v).code for v in values] + [0], dtype=np.int8)
-            self._tools = d
-        return self._counted, self._group, to_numpy(col.indices, -1)
+
+def _tool_tables(dictionary: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Per tool value: does it count, and its `Tool.code` (null: not counted)."""
+    values = dictionary.cast(pa.string()).to_pylist()
+    counted = np.array([v not in EXCLUDED_TOOLS for v in values] + [False])
+    return counted, np.array([Tool.of(v).code for v in values] + [0], dtype=np.int8)
 
 
 @dataclass(frozen=True)
