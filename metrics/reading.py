@@ -330,6 +330,24 @@ def _hash_weights(words: int) -> np.ndarray:
 _WEIGHTS = _hash_weights(8)
 
 
+def _id_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (from the chunk's first byte) and bytes of a non-empty string chunk, read off
+    Arrow's buffers."""
+    if not pa.types.is_large_string(chunk.type):
+        chunk = _as_string(chunk)
+    kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(chunk.buffers()[1], kind)[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], data
+
+
+def _words(data: np.ndarray, n: int, width: int) -> list[np.ndarray]:
+    """The 8-byte words of `n` ids of one width (8 or more), read in place, unaligned; the last
+    word may overlap the one before."""
+    starts = sorted({*range(0, width - 7, 8), width - 8})
+    return [np.ndarray((n,), "<u8", buffer=data, offset=at, strides=(width,)) for at in starts]
+
+
 def id_hashes(chunk: pa.Array) -> np.ndarray:
     """64-bit hashes of a chunk of non-null strings, read off Arrow's buffers as 8-byte words.
 
@@ -338,16 +356,10 @@ def id_hashes(chunk: pa.Array) -> np.ndarray:
     candidates, which `duplicated_values` then compares exactly.
     """
     global _WEIGHTS
-    if pa.types.is_large_string(chunk.type):
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
-    else:
-        chunk = _as_string(chunk)
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)
     n = len(chunk)
     if n == 0:
         return np.empty(0, dtype=np.uint64)
-    offsets = offsets[chunk.offset : chunk.offset + n + 1]
-    data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    offsets, data = _id_bytes(chunk)
     lengths = np.diff(offsets)
     width = int(lengths.max())
     words = -(-width // 8)
@@ -357,16 +369,13 @@ def id_hashes(chunk: pa.Array) -> np.ndarray:
     if width == 0:
         return h
     if width >= 8 and int(lengths.min()) == width:
-        # All ids one length (UUIDs, zero-padded counters): words are read in place, unaligned;
-        # the last word may overlap the one before.
-        starts = sorted({*range(0, width - 7, 8), width - 8})
-        for j, at in enumerate(starts):
-            word = np.ndarray((n,), dtype="<u8", buffer=data, offset=at, strides=(width,))
+        # All ids one length (UUIDs, zero-padded counters): no padding needed.
+        for j, word in enumerate(_words(data, n, width)):
             h += word * _WEIGHTS[j]
         return h
     padded = np.zeros((n, words * 8), dtype=np.uint8)
     row = np.repeat(np.arange(n), lengths)
-    col = np.arange(len(data)) - np.repeat(offsets[:-1] - offsets[0], lengths)
+    col = np.arange(len(data)) - np.repeat(offsets[:-1], lengths)
     padded[row, col] = data
     for j, word in enumerate(padded.view("<u8").T):
         h += word * _WEIGHTS[j]
@@ -381,22 +390,18 @@ def increasing_range(chunk: pa.Array) -> tuple[str, str] | None:
     increase strictly and whose ranges do not overlap hold no duplicate, which saves hashing and
     sorting millions of ids. Bytes compare as big-endian words, the order of UTF-8 strings.
     """
-    chunk = _as_string(chunk)
     n = len(chunk)
     if n == 0 or chunk.null_count:
         return None
-    offsets = np.frombuffer(chunk.buffers()[1], np.int32)[chunk.offset : chunk.offset + n + 1]
-    width = int(offsets[1] - offsets[0])
-    if width < 8 or int(offsets[-1] - offsets[0]) != width * n:
+    offsets, data = _id_bytes(chunk)
+    lengths = np.diff(offsets)
+    width = int(lengths[0])
+    if width < 8 or (lengths != width).any():
         return None
-    if n > 1 and (np.diff(offsets) != width).any():
-        return None
-    data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
     # From the last word back: a pair increases where its word does, or where the word is equal
     # and the rest of the id increases.
     increasing = None
-    for at in sorted({*range(0, width - 7, 8), width - 8}, reverse=True):
-        word = np.ndarray((n,), dtype="<u8", buffer=data, offset=at, strides=(width,))
+    for word in reversed(_words(data, n, width)):
         word = word.byteswap()  # big-endian values, in a contiguous copy
         after, before = word[1:], word[:-1]
         if increasing is None:
