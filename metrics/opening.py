@@ -34,9 +34,9 @@ def open_dataset(
     if timezone is not None and not reading.valid_timezone(timezone):
         raise ValueError(f"unknown timezone {timezone!r}")
     cache = None if cache_dir is False else Path(cache_dir or store.default_cache_dir())
-    cached = None
-    if cache is not None:
-        cached = store.read(cache, store.fingerprint(path, reading.timezone_of(path, timezone)))
+    # Stamped before reading: files changed meanwhile can only make a later open miss the cache.
+    key = store.fingerprint(path, reading.timezone_of(path, timezone))
+    cached = store.read(cache, key) if cache is not None else None
     started = None if cached is not None else reading.begin(path, timezone)
     from metrics import dataset, ledger, loading
 
@@ -44,10 +44,9 @@ def open_dataset(
         tables = loading.load_light(path, timezone)
         led = ledger.Ledger.from_table(cached, tables.timezone) if tables else None
         if led is not None:
-            return dataset.Dataset(path, tables, led, store.fingerprint(path, tables.timezone))
+            return dataset.Dataset(path, tables, led, key)
         started = reading.begin(path, timezone)
     tables, led = loading.finish(path, started, then=ledger.run)
-    key = store.fingerprint(path, tables.timezone)
     if cache is not None:
         store.write(cache, key, led.table(), led.timezone)
     return dataset.Dataset(path, tables, led, key)
