@@ -71,6 +71,15 @@ def new_app(**query):
     return at
 
 
+def open_page(page: str, **query):
+    """The app started with `query`, then switched to `page` (say "pages/data.py")."""
+    at = new_app(**query)
+    at.run()
+    at.switch_page(page).run()
+    assert_clean(at)
+    return at
+
+
 def charts(at) -> list:
     return list(at.get("vega_lite_chart"))
 

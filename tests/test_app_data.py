@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests import datasets as d
-from tests.app_support import assert_clean, new_app
+from tests.app_support import assert_clean, new_app, open_page
 
 
 def broken_dataset(root: Path) -> Path:
@@ -21,11 +21,7 @@ def broken_dataset(root: Path) -> Path:
 
 
 def open_data(**query):
-    at = new_app(**query)
-    at.run()
-    at.switch_page("pages/data.py").run()
-    assert_clean(at)
-    return at
+    return open_page("pages/data.py", **query)
 
 
 def sidebar_org(at) -> str:

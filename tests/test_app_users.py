@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from metrics import Period, PeriodName
-from tests.app_support import END, assert_clean, new_app
+from tests.app_support import END, assert_clean, open_page
 
 
 def open_users(**query):
-    at = new_app(**query)
-    at.run()
-    at.switch_page("pages/users.py").run()
-    assert_clean(at)
-    return at
+    return open_page("pages/users.py", **query)
 
 
 def test_one_row_per_user_matching_the_overview(app_env, small_ds):
