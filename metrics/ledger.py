@@ -93,8 +93,7 @@ def _order(lic: np.ndarray, ts: np.ndarray, ids_of) -> np.ndarray:
     `ids_of(rows)` returns the request ids of those rows, a costly gather kept to the ties.
     """
     order = np.argsort(ts, kind="stable")
-    small = lic.astype(np.uint16) if lic.max(initial=0) < 2**16 else lic
-    order = order[np.argsort(small[order], kind="stable")]
+    order = order[_stable_order(lic[order])]
     l_s, t_s = lic[order], ts[order]
     tie = (l_s[1:] == l_s[:-1]) & (t_s[1:] == t_s[:-1])
     if tie.any():
@@ -150,14 +149,19 @@ def run(tables: Tables) -> Ledger:
         name: np.concatenate([np.empty(0, t), *(p[name] for p in parts)], dtype=t, casting="unsafe")
         for name, t in ROW_TYPES.items()
     }
-    # Reports slice periods out of rows sorted by day; a narrow key sorts by radix.
-    narrow = cols["day"] - (cols["day"].min() if len(cols["day"]) else 0)
-    if narrow.max(initial=0) < 2**16:
-        narrow = narrow.astype(np.uint16)
-    by_day = np.argsort(narrow, kind="stable")
+    # Reports slice periods out of rows sorted by day.
+    by_day = _stable_order(cols["day"])
     # The columns are fresh arrays of no one else: a copy into blocks would double the cost.
     rows = pd.DataFrame({name: col[by_day] for name, col in cols.items()}, copy=False)
     return Ledger(rows=rows, timezone=tables.timezone)
+
+
+def _stable_order(values: np.ndarray) -> np.ndarray:
+    """A stable argsort; values spanning fewer than 65,536 sort as 16-bit keys, by radix."""
+    narrow = values - (values.min() if len(values) else 0)
+    if narrow.max(initial=0) < 2**16:
+        narrow = narrow.astype(np.uint16)
+    return np.argsort(narrow, kind="stable")
 
 
 def _halves(lic: np.ndarray) -> list[np.ndarray]:

@@ -29,16 +29,12 @@ from metrics.reading import (
     begin,
     check_not_null,
     codes,
-    dataset_files,
     duplicated_values,
     null_mask,
     report_duplicates,
     strings,
     utc_ns,
-    valid_timezone,
 )
-
-__all__ = ["NAT", "DatasetError", "Issue", "Tables", "dataset_files", "valid_timezone"]
 
 T = TypeVar("T")
 
