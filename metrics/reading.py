@@ -341,11 +341,11 @@ def _id_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets - offsets[0], data
 
 
-def _words(data: np.ndarray, n: int, width: int) -> list[np.ndarray]:
+def _words(data: np.ndarray, n: int, width: int, kind: str = "<u8") -> list[np.ndarray]:
     """The 8-byte words of `n` ids of one width (8 or more), read in place, unaligned; the last
     word may overlap the one before."""
     starts = sorted({*range(0, width - 7, 8), width - 8})
-    return [np.ndarray((n,), "<u8", buffer=data, offset=at, strides=(width,)) for at in starts]
+    return [np.ndarray((n,), kind, buffer=data, offset=at, strides=(width,)) for at in starts]
 
 
 def id_hashes(chunk: pa.Array) -> np.ndarray:
@@ -401,8 +401,8 @@ def increasing_range(chunk: pa.Array) -> tuple[str, str] | None:
     # From the last word back: a pair increases where its word does, or where the word is equal
     # and the rest of the id increases.
     increasing = None
-    for word in reversed(_words(data, n, width)):
-        word = word.byteswap()  # big-endian values, in a contiguous copy
+    # Read as big-endian: numpy compares them as numbers without a byte-swapped copy first.
+    for word in reversed(_words(data, n, width, ">u8")):
         after, before = word[1:], word[:-1]
         if increasing is None:
             increasing = after > before
