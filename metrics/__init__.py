@@ -1,7 +1,8 @@
 """The metrics of AI adoption and usage: loading, the quota ledger and reports.
 
-Pure computation: this package never imports streamlit. Its names are imported on first use
-(PEP 562), so that `python -m metrics` starts reading a dataset before pandas is imported.
+Pure computation: this package never imports streamlit, and a report never imports pandas. Its
+names are imported on first use (PEP 562), so that `python -m metrics` can choose its memory
+allocators before numpy and pyarrow load.
 """
 
 from __future__ import annotations

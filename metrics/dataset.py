@@ -4,6 +4,9 @@ All answers are aggregations of the ledger rows (one per license, quota period, 
 tool), kept as numpy arrays sorted by day so that a period is a contiguous slice. Distinct-user
 counts scatter into a bucket-by-user boolean matrix, which is linear in the rows and avoids
 sorting on every click.
+
+The report needs no pandas, and a cold `python -m metrics report` would pay a third of a second
+to import it; the methods that build frames for the app import it themselves.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 from metrics import ledger as ledger_mod
 from metrics import loading
@@ -29,6 +33,9 @@ from metrics.model import (
     credits,
 )
 from metrics.periods import Bucket, Granularity, Period, PeriodName, auto_granularity, buckets
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EPOCH = date(1970, 1, 1)
 _MATRIX_LIMIT = 64_000_000
@@ -75,30 +82,56 @@ class Dataset:
         self.name = tables.name
         self.timezone = tables.timezone
         self.fingerprint = key
-        self.users = tables.users
-        self.licenses = tables.licenses
-        self.topups = tables.topups
+        self._tables = tables
         rows = led.rows
-        self._rows = rows
-        self._day = rows["day"].to_numpy()
-        self._license = rows["license"].to_numpy()
-        self._qp = rows["qp"].to_numpy()
-        self._tool = rows["tool"].to_numpy()
-        self._builtin = rows["builtin"].to_numpy()
-        self._topup = rows["topup"].to_numpy()
-        self._requests = rows["requests"].to_numpy()
-        self._hits = rows["hits"].to_numpy()
-        self._owner = self.licenses["user"].to_numpy().astype(np.int32)
-        self._user = self._owner[self._license] if len(rows) else np.empty(0, np.int32)
-        self.n_users = len(self.users)
-        teams = self.users["team"].dropna().unique()
-        self.teams: tuple[str, ...] = tuple(sorted(str(t) for t in teams))
-        self.first_day = from_day_number(self._day[0]) if len(rows) else None
-        self.last_day = from_day_number(self._day[-1]) if len(rows) else None
+        self._day = rows["day"]
+        self._license = rows["license"]
+        self._qp = rows["qp"]
+        self._tool = rows["tool"]
+        self._builtin = rows["builtin"]
+        self._topup = rows["topup"]
+        self._requests = rows["requests"]
+        self._hits = rows["hits"]
+        self._owner = tables.licenses.user.astype(np.int32)
+        self._user = self._owner[self._license] if len(led) else np.empty(0, np.int32)
+        self.n_users = tables.users.num_rows
+        team_of_user = tables.users["team"].to_pylist()
+        self.teams: tuple[str, ...] = tuple(sorted({t for t in team_of_user if t is not None}))
+        code = {t: i for i, t in enumerate(self.teams)}
+        self._team = np.array([code.get(t, -1) for t in team_of_user], dtype=np.int32)
+        self.first_day = from_day_number(self._day[0]) if len(led) else None
+        self.last_day = from_day_number(self._day[-1]) if len(led) else None
 
     @property
     def ledger_rows(self) -> int:
-        return len(self._rows)
+        return len(self._day)
+
+    @cached_property
+    def users(self) -> pd.DataFrame:
+        """users.parquet as validated: user_id, name, email, team; a user's row is its code."""
+        return self._tables.users.to_pandas()
+
+    @cached_property
+    def licenses(self) -> pd.DataFrame:
+        """licenses.parquet as validated, with each owner's user code and UTC timestamps."""
+        import pandas as pd
+
+        lic = self._tables.licenses
+
+        def times(ns: np.ndarray) -> pd.Series:
+            return pd.Series(pd.to_datetime(ns.view("datetime64[ns]"), utc=True))
+
+        return pd.DataFrame(
+            {
+                "license_id": lic.ids.to_pandas(),
+                "user": lic.user,
+                "plan": lic.plan.to_pandas(),
+                "monthly_quota": lic.quota,
+                "valid_from": times(lic.valid_from),
+                "valid_until": times(lic.valid_until),
+                "cycle_anchor": times(lic.cycle_anchor),
+            }
+        )
 
     # -- periods -----------------------------------------------------------------------------
 
@@ -114,7 +147,7 @@ class Dataset:
         teams = set(teams)
         if not teams:
             return None
-        return self.users["team"].isin(teams).to_numpy(dtype=bool)
+        return np.isin(self._team, [i for i, t in enumerate(self.teams) if t in teams])
 
     def _slice(self, first: date, last: date, teams=(), tools=(), hits_only=False) -> _Slice:
         lo = np.searchsorted(self._day, day_number(first), side="left")
@@ -207,6 +240,8 @@ class Dataset:
         self, period: Period, granularity: Granularity | str | None = None, teams=()
     ) -> pd.DataFrame:
         """Active users and credits per bucket and tool, in long form for stacked charts."""
+        import pandas as pd
+
         gran = Granularity(granularity) if granularity else auto_granularity(period)
         bks = buckets(period, gran)
         s = self._slice(period.start, period.end, teams)
@@ -235,6 +270,8 @@ class Dataset:
 
     def bucket_users(self, first: date, last: date, teams=(), tools=()) -> pd.DataFrame:
         """The users behind a bar: everyone with counted requests or a limit hit in the days."""
+        import pandas as pd
+
         s = self._slice(first, last, teams, tools)
         h = self._slice(first, last, teams, hits_only=True)
         use = (
@@ -266,20 +303,20 @@ class Dataset:
 
     def standings(self, as_of: date | None = None, teams=()) -> pd.DataFrame:
         """Each valid license's current quota period at the end of `as_of`: spent vs allowance."""
+        import pandas as pd
+
         as_of = as_of or self.today()
         tz = ZoneInfo(self.timezone)
         end = pd.Timestamp(datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tz))
         end_ns = end.value - 1
-        lic = self.licenses
-        until = ledger_mod.column_ns(lic["valid_until"])
-        valid = (ledger_mod.column_ns(lic["valid_from"]) <= end_ns) & (
-            (until == loading.NAT) | (until > end_ns)
-        )
+        lic = self._tables.licenses
+        until = lic.valid_until
+        valid = (lic.valid_from <= end_ns) & ((until == loading.NAT) | (until > end_ns))
         team_ok = self._team_mask(teams)
         if team_ok is not None:
             valid &= team_ok[self._owner]
         idx = np.flatnonzero(valid)
-        anchors = ledger_mod.column_ns(lic["cycle_anchor"])
+        anchors = lic.cycle_anchor
         cyc = anchors != loading.NAT
         n_lic = len(lic)
         current = ledger_mod.quota_period(
@@ -291,10 +328,10 @@ class Dataset:
         spent_t = np.bincount(self._license[m], weights=self._topup[m], minlength=n_lic)
         hits = np.bincount(self._license[m], weights=self._hits[m], minlength=n_lic)
 
-        quota = ledger_mod.micro(lic["monthly_quota"].to_numpy())
+        quota = ledger_mod.micro(lic.quota)
         users = np.arange(self.n_users)
-        limit = ledger_mod.topup_limits(self.topups, users, np.full(self.n_users, end_ns))
-        sel = lic.iloc[idx]
+        limit = ledger_mod.topup_limits(self._tables.topups, users, np.full(self.n_users, end_ns))
+        sel = self.licenses.iloc[idx]
         people = self.users.iloc[self._owner[idx]]
         month_start = as_of.replace(day=1)
         month_end = (month_start + timedelta(days=31)).replace(day=1) - timedelta(days=1)
@@ -332,9 +369,17 @@ class Dataset:
 
     def quota_periods(self) -> pd.DataFrame:
         """Built-in and top-up use per license and quota period, for audits and invariants."""
-        g = self._rows.groupby(["license", "qp"], sort=True)[
-            ["builtin", "topup", "requests", "hits"]
-        ].sum()
+        import pandas as pd
+
+        rows = {
+            "license": self._license,
+            "qp": self._qp,
+            "builtin": self._builtin,
+            "topup": self._topup,
+            "requests": self._requests,
+            "hits": self._hits,
+        }
+        g = pd.DataFrame(rows).groupby(["license", "qp"], sort=True).sum()
         g = g.reset_index()
         lic = self.licenses.iloc[g["license"].to_numpy()]
         return pd.DataFrame(
@@ -352,6 +397,8 @@ class Dataset:
 
     def users_overview(self, period: Period, teams=()) -> pd.DataFrame:
         """One row per user for the Users page: use in the period and standing at its end."""
+        import pandas as pd
+
         team_ok = self._team_mask(teams)
         codes = np.arange(self.n_users) if team_ok is None else np.flatnonzero(team_ok)
         s = self._slice(period.start, period.end, teams)
@@ -395,6 +442,8 @@ class Dataset:
 
 def _plan_labels(standings: pd.DataFrame) -> pd.Series:
     """ "AI Pro, AI Ultimate" per user, built from a bit per plan: few plans, many users."""
+    import pandas as pd
+
     plans = pd.Categorical(standings["plan"])
     bits = np.left_shift(1, plans.codes.astype(np.int64))
     pairs = pd.DataFrame({"user_id": standings["user_id"].to_numpy(), "bit": bits})

@@ -6,19 +6,25 @@ also keeps every (license, quota period) contiguous, and `spent` is one cumulati
 reset at each group start. The result is folded into one row per (license, quota period, local
 day, tool), a table about ten times smaller than the requests. The two halves of the licenses
 fold on two threads.
+
+Like everything a report needs, this module imports no pandas: a cold report would pay a third of
+a second for that import, on a core the reading needs.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from metrics.loading import NAT, Tables
+from metrics.loading import NAT, Tables, Topups
 from metrics.model import MICRO, Tool
+from metrics.reading import numpy_to_arrow, to_numpy
 
 DAY_NS = 86_400 * 10**9
 CYCLE_NS = 30 * DAY_NS
@@ -39,18 +45,23 @@ ROW_COLUMNS = tuple(ROW_TYPES)
 
 @dataclass(frozen=True)
 class Ledger:
-    rows: pd.DataFrame  # ROW_COLUMNS, sorted by day
+    rows: dict[str, np.ndarray]  # ROW_COLUMNS with ROW_TYPES, sorted by day
     timezone: str
 
+    def __len__(self) -> int:
+        return len(self.rows["day"])
+
     def table(self) -> pa.Table:
-        return pa.Table.from_pandas(self.rows, preserve_index=False)
+        return pa.table({name: numpy_to_arrow(col) for name, col in self.rows.items()})
 
     @classmethod
     def from_table(cls, table: pa.Table, timezone: str) -> Ledger | None:
         """A ledger read back from the cache; None when its columns are not the current ones."""
-        if tuple(table.column_names) != ROW_COLUMNS:
+        if table.schema != pa.schema([(n, pa.from_numpy_dtype(t)) for n, t in ROW_TYPES.items()]):
             return None
-        return cls(rows=table.to_pandas(), timezone=timezone)
+        if table.num_rows and any(c.null_count for c in table.columns):
+            return None
+        return cls(rows={n: to_numpy(table[n]) for n in ROW_COLUMNS}, timezone=timezone)
 
 
 def micro(values: np.ndarray) -> np.ndarray:
@@ -62,8 +73,46 @@ def local_days(ts_ns: np.ndarray, tz: str) -> np.ndarray:
     """Local calendar date of each UTC instant, as int days since the epoch."""
     if len(ts_ns) == 0:
         return np.empty(0, dtype=np.int64)
-    wall = pd.DatetimeIndex(ts_ns.view("datetime64[ns]"), tz="UTC").tz_convert(tz)
-    return wall.tz_localize(None).asi8 // DAY_NS
+    starts, offsets = utc_offsets(tz, int(ts_ns.min()), int(ts_ns.max()))
+    if len(starts) == 1:
+        return (ts_ns + offsets[0]) // DAY_NS
+    return (ts_ns + offsets[np.searchsorted(starts, ts_ns, side="right") - 1]) // DAY_NS
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PROBE_S = 86_400
+
+
+def utc_offsets(tz: str, lo_ns: int, hi_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The UTC offsets of `tz` over [lo, hi] in nanoseconds: `offsets[i]` applies from
+    `starts[i]` on (the first start is lo).
+
+    zoneinfo answers for one instant at a time, so the offset is probed once a day and every
+    change is narrowed down to its second by bisection (offsets change on whole seconds). A day
+    cannot hide a change together with its undoing: no two changes in the tz database are less
+    than four days apart (the closest, Africa/Freetown's in 1939, are 95 hours apart).
+    """
+    zone = ZoneInfo(tz)
+
+    def offset(s: int) -> int:
+        return (_EPOCH + timedelta(seconds=s)).astimezone(zone).utcoffset() // timedelta(seconds=1)
+
+    lo, hi = lo_ns // 10**9, -(-hi_ns // 10**9)
+    starts, offsets = [lo], [offset(lo)]
+    probes = [*range(lo + _PROBE_S, hi, _PROBE_S), hi]
+    for a, b in pairwise([lo, *probes]):
+        while offset(b) != offsets[-1]:
+            # The first second in (a, b] whose offset differs from the current one.
+            before, after = a, b
+            while after - before > 1:
+                mid = (before + after) // 2
+                before, after = (mid, after) if offset(mid) == offsets[-1] else (before, mid)
+            starts.append(after)
+            offsets.append(offset(after))
+            a = after
+    ns = np.array(starts, dtype=np.int64) * 10**9
+    ns[0] = lo_ns
+    return ns, np.array(offsets, dtype=np.int64) * 10**9
 
 
 def month_index(days: np.ndarray) -> np.ndarray:
@@ -108,12 +157,7 @@ def _order(lic: np.ndarray, ts: np.ndarray, ids_of) -> np.ndarray:
     return order
 
 
-def column_ns(col: pd.Series) -> np.ndarray:
-    """UTC nanoseconds of a timestamp column; NaT becomes `NAT`."""
-    return col.to_numpy(dtype="datetime64[ns]").view(np.int64)
-
-
-def topup_limits(top: pd.DataFrame, user: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def topup_limits(top: Topups, user: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """topup_limit(user, ts) in micro-credits per (user, ts) pair: own rows first, then defaults.
 
     Both lookups are one `searchsorted`: effective dates are replaced by their rank among all
@@ -121,11 +165,11 @@ def topup_limits(top: pd.DataFrame, user: np.ndarray, ts: np.ndarray) -> np.ndar
     keep file order, and the last of them wins.
     """
     out = np.zeros(len(ts), dtype=np.int64)
-    if top.empty or len(ts) == 0:
+    if len(top.user) == 0 or len(ts) == 0:
         return out
-    eff = top["effective_from"].to_numpy()
-    limit = micro(top["monthly_limit"].to_numpy())
-    who = top["user"].to_numpy().astype(np.int64)
+    eff = top.effective_from
+    limit = micro(top.monthly_limit)
+    who = top.user.astype(np.int64)
     times = np.unique(eff)
     span = len(times) + 1
     row_key = (who + 1) * span + np.searchsorted(times, eff, side="right")
@@ -151,9 +195,7 @@ def run(tables: Tables) -> Ledger:
     }
     # Reports slice periods out of rows sorted by day.
     by_day = _stable_order(cols["day"])
-    # The columns are fresh arrays of no one else: a copy into blocks would double the cost.
-    rows = pd.DataFrame({name: col[by_day] for name, col in cols.items()}, copy=False)
-    return Ledger(rows=rows, timezone=tables.timezone)
+    return Ledger(rows={name: col[by_day] for name, col in cols.items()}, timezone=tables.timezone)
 
 
 def _stable_order(values: np.ndarray) -> np.ndarray:
@@ -186,8 +228,7 @@ def _fold(tables: Tables, rows: np.ndarray) -> dict[str, np.ndarray]:
     days = local_days(ts, tables.timezone)
 
     licenses = tables.licenses
-    anchors = column_ns(licenses["cycle_anchor"])
-    qp = quota_period(ts, days, lic, anchors)
+    qp = quota_period(ts, days, lic, licenses.cycle_anchor)
 
     n = len(order)
     new_group = np.ones(n, dtype=bool)
@@ -197,13 +238,12 @@ def _fold(tables: Tables, rows: np.ndarray) -> dict[str, np.ndarray]:
     spent_after = cum - (cum[group_first] - c[group_first])
     spent_before = spent_after - c
 
-    quota = micro(licenses["monthly_quota"].to_numpy())[lic]
+    quota = micro(licenses.quota)[lic]
     builtin = np.minimum(c, np.maximum(0, quota - spent_before))
     topup = c - builtin
     # A top-up limit is never negative, so only requests that reach the quota can hit.
     reach = np.flatnonzero(spent_after >= quota)
-    owner = licenses["user"].to_numpy()
-    allowance = quota[reach] + topup_limits(tables.topups, owner[lic[reach]], ts[reach])
+    allowance = quota[reach] + topup_limits(tables.topups, licenses.user[lic[reach]], ts[reach])
     hit = reach[(spent_before[reach] < allowance) & (spent_after[reach] >= allowance)]
 
     new_seg = new_group.copy()

@@ -1,9 +1,10 @@
-"""The validated tables of a dataset, as pandas frames for the reports.
+"""The validated tables of a dataset, as Arrow and numpy columns for the ledger and the reports.
 
 `reading` reads the files and checks the requests on background threads; this module checks the
-small tables meanwhile and builds their frames. Validation collects every broken rule before
-failing, so one run tells the admin all that is wrong with their export, and nothing is
-half-loaded: either `load` returns complete tables or it raises `DatasetError`.
+small tables meanwhile. Validation collects every broken rule before failing, so one run tells
+the admin all that is wrong with their export, and nothing is half-loaded: either `load` returns
+complete tables or it raises `DatasetError`. No pandas here, as in the rest of a report's path;
+`frames` builds the app's frames from these tables.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from metrics.model import DatasetError, Issue
@@ -40,12 +40,40 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Licenses:
+    """licenses.parquet; a license's position is its code. Times are UTC nanoseconds."""
+
+    ids: pa.ChunkedArray  # license_id
+    user: np.ndarray  # int32 code of the owner in users
+    plan: pa.ChunkedArray
+    quota: np.ndarray  # monthly_quota in credits
+    valid_from: np.ndarray
+    valid_until: np.ndarray  # NAT: open-ended
+    cycle_anchor: np.ndarray  # NAT: calendar months
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+
+@dataclass(frozen=True)
+class Topups:
+    """topup_limits.parquet, without the rows of users absent from users.parquet."""
+
+    user: np.ndarray  # int32 user code; -1 for the organization's defaults
+    effective_from: np.ndarray  # UTC nanoseconds
+    monthly_limit: np.ndarray  # credits
+
+
+NO_TOPUPS = Topups(np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64))
+
+
+@dataclass(frozen=True)
 class Tables:
     name: str
     timezone: str
-    users: pd.DataFrame  # user_id, name, email, team; positional index = user code
-    licenses: pd.DataFrame  # license_id, user (code), plan, monthly_quota, valid_*, cycle_anchor
-    topups: pd.DataFrame  # user (code; -1 = organization default), effective_from, monthly_limit
+    users: pa.Table  # user_id, name, email, team as strings; a user's row is its code
+    licenses: Licenses
+    topups: Topups
     requests: Counted | None  # the counted requests only
 
 
@@ -122,28 +150,20 @@ def _duplicates(chk: Checker, file: str, column: str, values: pa.ChunkedArray) -
     report_duplicates(chk, file, column, duplicated_values(values))
 
 
-def _validate_users(chk, t: pa.Table) -> pd.DataFrame:
+def _validate_users(chk, t: pa.Table) -> pa.Table:
     f = "users.parquet"
     ids = strings(t["user_id"])
     check_not_null(chk, f, t, lambda i: [f"row {j}" for j in i])
     _duplicates(chk, f, "user_id", ids)
-    return pd.DataFrame(
-        {
-            "user_id": ids.to_pandas(),
-            "name": strings(t["name"]).to_pandas(),
-            "email": strings(t["email"]).to_pandas(),
-            "team": strings(t["team"]).to_pandas(),
-        }
-    )
+    return pa.table({c: strings(t[c]) for c in ("user_id", "name", "email", "team")})
 
 
-def _validate_licenses(chk, t: pa.Table, user_ids: pa.Array) -> pd.DataFrame:
+def _validate_licenses(chk, t: pa.Table, user_ids: pa.Array) -> Licenses:
     f = "licenses.parquet"
     ids = strings(t["license_id"])
-    id_list = ids.to_pandas()
 
     def labels(idx):
-        return [f"license_id={id_list.iloc[j]!r}" for j in idx]
+        return [f"license_id={ids[int(j)].as_py()!r}" for j in idx]
 
     check_not_null(chk, f, t, labels)
     _duplicates(chk, f, "license_id", ids)
@@ -151,34 +171,21 @@ def _validate_licenses(chk, t: pa.Table, user_ids: pa.Array) -> pd.DataFrame:
     present = ~null_mask(t["user_id"])
     chk.rows(f, "user_id", "must exist in users.parquet", present & (owner < 0), labels)
     quota = amounts(chk, f, "monthly_quota", t["monthly_quota"], labels)
-    anchor = utc_ns(t["cycle_anchor"]) if "cycle_anchor" in t.column_names else None
-    return pd.DataFrame(
-        {
-            "license_id": id_list,
-            "user": owner,
-            "plan": strings(t["plan"]).to_pandas(),
-            "monthly_quota": quota,
-            "valid_from": pd.to_datetime(utc_ns(t["valid_from"]), utc=True),
-            "valid_until": _ts_or_nat(utc_ns(t["valid_until"])),
-            "cycle_anchor": _ts_or_nat(anchor if anchor is not None else np.full(len(t), NAT)),
-        }
+    has_anchor = "cycle_anchor" in t.column_names
+    return Licenses(
+        ids=ids,
+        user=owner,
+        plan=strings(t["plan"]),
+        quota=quota,
+        valid_from=utc_ns(t["valid_from"]),
+        valid_until=utc_ns(t["valid_until"]),
+        cycle_anchor=utc_ns(t["cycle_anchor"]) if has_anchor else np.full(len(t), NAT),
     )
 
 
-def _ts_or_nat(ns: np.ndarray) -> pd.Series:
-    return pd.Series(pd.to_datetime(np.where(ns == NAT, NAT, ns).view("datetime64[ns]"), utc=True))
-
-
-def _validate_topups(chk, t: pa.Table | None, user_ids: pa.Array) -> pd.DataFrame:
-    empty = pd.DataFrame(
-        {
-            "user": pd.Series(dtype=np.int32),
-            "effective_from": pd.Series(dtype=np.int64),
-            "monthly_limit": pd.Series(dtype=float),
-        }
-    )
+def _validate_topups(chk, t: pa.Table | None, user_ids: pa.Array) -> Topups:
     if t is None:
-        return empty
+        return NO_TOPUPS
     f = "topup_limits.parquet"
 
     def labels(idx):
@@ -190,10 +197,8 @@ def _validate_topups(chk, t: pa.Table | None, user_ids: pa.Array) -> pd.DataFram
     is_default = null_mask(t["user_id"])
     # Rows of users absent from users.parquet can never apply; the contract sets no rule on them.
     keep = is_default | (who >= 0)
-    return pd.DataFrame(
-        {
-            "user": np.where(is_default, -1, who)[keep].astype(np.int32),
-            "effective_from": utc_ns(t["effective_from"])[keep],
-            "monthly_limit": limit[keep],
-        }
+    return Topups(
+        user=np.where(is_default, -1, who)[keep].astype(np.int32),
+        effective_from=utc_ns(t["effective_from"])[keep],
+        monthly_limit=limit[keep],
     )

@@ -227,10 +227,17 @@ def valid(arr) -> np.ndarray:
     return _bits(arr.buffers()[0], arr.offset, len(arr))
 
 
+def numpy_to_arrow(values: np.ndarray) -> pa.Array:
+    """A numeric numpy array as Arrow, sharing its memory, without pyarrow's pandas-importing
+    converters."""
+    values = np.ascontiguousarray(values)
+    kind = pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
 def arrow_indices(idx: np.ndarray) -> pa.Array:
-    """Row positions for `take`, built without pyarrow's pandas-importing converters."""
-    idx = np.ascontiguousarray(idx, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(idx), [None, pa.py_buffer(idx)])
+    """Row positions for `take`."""
+    return numpy_to_arrow(np.asarray(idx, dtype=np.int64))
 
 
 def arrow_mask(mask: np.ndarray) -> pa.Array:

@@ -104,13 +104,12 @@ def test_standings_of_the_current_quota_period(tmp_path):
     assert ov.loc["u2", "near_limit"] and ov.loc["u2", "share_used"] == pytest.approx(12 / 15)
 
 
-def test_every_public_name_resolves_and_the_report_command_starts_without_pandas():
-    """The package imports its names on first use, so that `python -m metrics` can start reading
-    the requests before pandas is loaded."""
+def test_every_public_name_resolves_and_the_package_alone_loads_no_numpy():
+    """The package imports its names on first use, so that `python -m metrics` can choose its
+    memory allocators before numpy and pyarrow load."""
     code = (
-        "import sys, metrics.cli, metrics.opening\n"
-        "assert 'pandas' not in sys.modules, 'pandas imported too early'\n"
-        "import metrics\n"
+        "import sys, metrics\n"
+        "assert not {'numpy', 'pyarrow'} & set(sys.modules), 'imported too early'\n"
         "missing = [n for n in metrics.__all__ if getattr(metrics, n, None) is None]\n"
         "assert not missing, missing\n"
     )

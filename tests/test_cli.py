@@ -51,6 +51,24 @@ def test_json_report_is_one_object_matching_the_contract(data, tmp_path):
     assert json.loads(again.stdout) == doc
 
 
+def test_a_report_never_imports_pandas_whether_cold_or_cached(data, tmp_path):
+    """pandas takes a third of a second to import, on a core the reading needs, and a report has
+    no use for it; `-X importtime` lists every module the real command imports."""
+    args = ["--data", str(data), "--period", "last-3-months", "--as-of", "2026-02-10"]
+    args += ["--team", "Platform", "--tz", "Asia/Tokyo"]
+    env = {**os.environ, "AI_CONSOLE_CACHE_DIR": str(tmp_path)}
+    for fmt in ("table", "json"):  # the first run computes the ledger, the second reads it back
+        cmd = [sys.executable, "-X", "importtime", "-m", "metrics", "report", *args]
+        cmd += ["--format", fmt]
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+        assert p.returncode == 0, p.stderr
+        lines = [ln for ln in p.stderr.splitlines() if ln.startswith("import time:")]
+        modules = {ln.rsplit("|", 1)[-1].strip() for ln in lines}
+        assert {"numpy", "pyarrow.parquet", "metrics.ledger"} <= modules
+        assert not {m for m in modules if m.split(".")[0] == "pandas"}
+    assert any(tmp_path.iterdir())
+
+
 def test_predefined_period_team_granularity_and_tz(data):
     p = run(
         "--data",

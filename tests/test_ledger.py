@@ -1,5 +1,6 @@
 """The quota ledger and the three metrics, rule by rule (sections 2 to 5 of the contract)."""
 
+import zlib
 from datetime import date
 
 import pytest
@@ -406,3 +407,43 @@ def test_all_time_starts_at_the_first_counted_request_whatever_the_team(tmp_path
     period = ds.period("all-time", date(2026, 2, 10))
     assert period == Period(date(2026, 1, 3), date(2026, 2, 10))
     assert ds.report(period, teams={"B"}).period.start == date(2026, 1, 3)
+
+
+ZONES = [
+    "UTC",
+    "Europe/Prague",
+    "America/New_York",
+    "America/St_Johns",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Pacific/Apia",
+    "Africa/Casablanca",
+    "Africa/Freetown",
+    "Europe/Dublin",
+    "Antarctica/Troll",
+    "Etc/GMT+5",
+]
+
+
+@pytest.mark.parametrize("tz", ZONES)
+def test_local_days_agree_with_pandas_to_the_nanosecond_around_every_offset_change(tz):
+    """The ledger finds a zone's offset changes itself (pandas is not imported for a report);
+    pandas' tz_convert is the independent judge, over two centuries and right at each change."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    from metrics import ledger
+
+    rng = np.random.default_rng(zlib.crc32(tz.encode()))
+    lo, hi = -2_200_000_000 * 10**9, 4_100_000_000 * 10**9  # 1900 to 2099
+    starts, _ = ledger.utc_offsets(tz, lo, hi)
+    edges = np.concatenate([starts[1:] + d for d in (-1, 0, 1, -(10**9), 10**9)])
+    spread = rng.integers(lo, hi, 200_000)
+    recent = rng.integers(1_767_225_600 * 10**9, 1_798_761_600 * 10**9, 50_000)  # 2026
+    for ts in (np.concatenate([edges, spread]), np.sort(recent), recent[:1]):
+        wall = pd.DatetimeIndex(ts.view("datetime64[ns]"), tz="UTC").tz_convert(tz)
+        expected = wall.tz_localize(None).asi8 // ledger.DAY_NS
+        assert (ledger.local_days(ts, tz) == expected).all()
+    fixed = tz in ("UTC", "Etc/GMT+5")
+    assert (len(starts) == 1) == fixed

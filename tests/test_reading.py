@@ -3,8 +3,6 @@ depend on where the batches and row groups fall."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -136,24 +134,6 @@ def test_ids_of_any_length_hash_by_their_bytes():
     assert again[0] == h[6] and again[2] == h[8] and again[3] == h[1]
     assert (reading.id_hashes(ids.cast(pa.large_string())) == h).all()
     assert (reading.id_hashes(ids.slice(3)) == h[3:]).all()
-
-
-def test_reading_and_checking_the_requests_needs_no_pandas(tmp_path):
-    """So that `python -m metrics` imports pandas while the requests are being read."""
-    users, licenses, reqs, topups = _org(2_000)
-    reqs[5]["credits"] = None
-    root = _write(tmp_path, users, licenses, reqs, topups, partitioned=True)
-    code = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from metrics import reading\n"
-        f"r = reading.begin(Path({str(root)!r}), None)\n"
-        "counted, issues = r.requests.counted()\n"
-        "assert [i.column for i in issues] == ['credits'], issues\n"
-        "assert r.requests.duplicates() == [] and len(counted) > 100\n"
-        "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def _padded(reqs):
