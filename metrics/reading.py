@@ -329,9 +329,15 @@ class _PerValue:
 
 
 def _hash_weights(words: int) -> np.ndarray:
-    """Fixed odd multipliers, one per 8-byte word of an id (odd, so no byte is multiplied away)."""
-    rng = np.random.default_rng(20261124)
-    return rng.integers(1, 2**62, max(words, 1), dtype=np.uint64) * 2 + 1
+    """Fixed odd multipliers, one per 8-byte word of an id (odd, so no byte is multiplied away),
+    from SplitMix64: numpy.random would add its import to every cold start."""
+    out, state, mask = [], 20261124, 2**64 - 1
+    for _ in range(max(words, 1)):
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = (state ^ (state >> 30)) * 0xBF58476D1CE4E5B9 & mask
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB & mask
+        out.append((z ^ (z >> 31)) | 1)
+    return np.array(out, dtype=np.uint64)
 
 
 _WEIGHTS = _hash_weights(8)
@@ -603,20 +609,21 @@ class _BatchChecker:
                 broken[rule] = (bad, [f"request_id={v!r}" for v in rid.take(at).to_pylist()])
         counted, group = self.tools(b.column("tool"))
         keep = np.flatnonzero((credit > 0) & counted)
-        try:
-            ts = utc_ns(b.column("ts"))
+        kept = arrow_indices(keep)
+        try:  # only the ledger reads ts, so only its rows are converted
+            ts = utc_ns(b.column("ts").take(kept))
         except UNREADABLE as exc:
             broken[(None, f"holds values that cannot be read ({exc})")] = (0, [])
-            ts = np.zeros(len(b), dtype=np.int64)
+            ts = np.zeros(len(keep), dtype=np.int64)
         with np.errstate(invalid="ignore"):  # a rejected batch, whose ledger never runs
             micro = np.rint(credit[keep] * MICRO).astype(np.int64)
         return _Part(
             broken=broken,
-            ts=ts[keep],
+            ts=ts,
             license=lic[keep],
             tool=group[keep],
             credits=micro,
-            ids=_as_string(rid.take(arrow_indices(keep))),
+            ids=_as_string(rid.take(kept)),
             ids_range=(span := increasing_range(rid)),
             hashes=None if span else id_hashes(rid.drop_null() if rid.null_count else rid),
         )

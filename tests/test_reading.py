@@ -4,7 +4,6 @@ depend on where the batches and row groups fall."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +16,6 @@ from tests import reference
 from tests.datasets import license_, request, topup, user, write_dataset
 
 BATCH = 500
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
