@@ -12,7 +12,7 @@ to import it; the methods that build frames for the app import it themselves.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -82,7 +82,8 @@ class Dataset:
         self.name = tables.name
         self.timezone = tables.timezone
         self.fingerprint = key
-        self._tables = tables
+        # The counted requests were only the ledger's input; the app may keep several datasets.
+        self._tables = replace(tables, requests=None)
         rows = led.rows
         self._day = rows["day"]
         self._license = rows["license"]

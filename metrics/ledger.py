@@ -90,7 +90,8 @@ def utc_offsets(tz: str, lo_ns: int, hi_ns: int) -> tuple[np.ndarray, np.ndarray
     zoneinfo answers for one instant at a time, so the offset is probed once a day and every
     change is narrowed down to its second by bisection (offsets change on whole seconds). A day
     cannot hide a change together with its undoing: no two changes in the tz database are less
-    than four days apart (the closest, Africa/Freetown's in 1939, are 95 hours apart).
+    than four days apart (the closest, Africa/Freetown's in 1939, are 95 hours apart). The cost
+    is a Python call per day of the span, a millisecond for a year of requests.
     """
     zone = ZoneInfo(tz)
 

@@ -4,7 +4,7 @@
 small tables meanwhile. Validation collects every broken rule before failing, so one run tells
 the admin all that is wrong with their export, and nothing is half-loaded: either `load` returns
 complete tables or it raises `DatasetError`. No pandas here, as in the rest of a report's path;
-`frames` builds the app's frames from these tables.
+`Dataset` builds the app's frames from these tables when they are asked for.
 """
 
 from __future__ import annotations
@@ -104,10 +104,10 @@ def load_light(root: os.PathLike | str, timezone: str | None = None) -> Tables |
 
 
 def _load(root: Path, timezone: str | None, with_requests: bool, then=None):
-    return finish(root, begin(root, timezone, with_requests), then)
+    return _finish(root, begin(root, timezone, with_requests), then)
 
 
-def finish(root: Path, r: Reading, then: Callable[[Tables], T] | None = None):
+def _finish(root: Path, r: Reading, then: Callable[[Tables], T] | None = None):
     """Validate what `reading.begin` started on `root` into tables (and `then(tables)`)."""
     if not root.is_dir():
         raise DatasetError(str(root), [Issue(str(root), None, "is not a directory", 0)])

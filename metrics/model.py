@@ -1,7 +1,7 @@
 """Typed values that cross the public API of `metrics` (results, tools, validation issues).
 
-Light on purpose: the reading side imports this module before pandas is loaded, so pandas is
-imported only by `Report.frame`, the one place that builds a frame.
+Light on purpose: a report never imports pandas, so it is imported only by `Report.frame`, the
+one place here that builds a frame.
 """
 
 from __future__ import annotations

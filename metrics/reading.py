@@ -6,8 +6,9 @@ threads, in batches; every rule of section 1 is checked on each batch and only t
 are kept. Memory stays at a few batches instead of the whole table, which matters more than it
 seems: on a virtual machine, touching a gigabyte of fresh memory costs more than all the checks.
 
-Nothing here imports pandas, so `begin` can set the threads going before a caller pays for that
-import. Input files are opened read-only.
+Nothing here imports pandas, which a report never needs and which takes a third of a second to
+import; pyarrow's own converters to and from numpy do import it, so this module reads and builds
+Arrow buffers itself. Input files are opened read-only.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def to_numpy(arr, fill=0) -> np.ndarray:
     """A numeric or boolean Arrow array (or chunked array) as numpy, nulls replaced by `fill`.
 
     Read off the buffers, because pyarrow's own `to_numpy`, like anything that makes an Arrow
-    scalar from a Python value, imports pandas (see the module docstring). No copy is made when
+    scalar from a Python value, imports pandas. No copy is made when
     the array has no nulls; the result is then read-only.
     """
     if isinstance(arr, pa.ChunkedArray):
@@ -230,7 +231,9 @@ def valid(arr) -> np.ndarray:
 def numpy_to_arrow(values: np.ndarray) -> pa.Array:
     """A numeric numpy array as Arrow, sharing its memory, without pyarrow's pandas-importing
     converters."""
-    values = np.ascontiguousarray(values)
+    if values.dtype.kind == "b":
+        return arrow_mask(values)  # Arrow packs booleans into bits
+    values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("="))
     kind = pa.from_numpy_dtype(values.dtype)
     return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
 
@@ -376,22 +379,26 @@ def id_hashes(chunk: pa.Array) -> np.ndarray:
     lengths = np.diff(offsets)
     width = int(lengths.max())
     words = -(-width // 8)
-    if words > len(_WEIGHTS):
-        _WEIGHTS = _hash_weights(words)
+    weights = _WEIGHTS
+    if words > len(weights):
+        # Reading threads may race here; any longer table starts with the same weights.
+        weights = _hash_weights(words)
+        if len(weights) > len(_WEIGHTS):
+            _WEIGHTS = weights
     h = lengths.astype(np.uint64)
     if width == 0:
         return h
     if width >= 8 and int(lengths.min()) == width:
         # All ids one length (UUIDs, zero-padded counters): no padding needed.
         for j, word in enumerate(_words(data, n, width)):
-            h += word * _WEIGHTS[j]
+            h += word * weights[j]
         return h
     padded = np.zeros((n, words * 8), dtype=np.uint8)
     row = np.repeat(np.arange(n), lengths)
     col = np.arange(len(data)) - np.repeat(offsets[:-1], lengths)
     padded[row, col] = data
     for j, word in enumerate(padded.view("<u8").T):
-        h += word * _WEIGHTS[j]
+        h += word * weights[j]
     return h
 
 
@@ -609,9 +616,8 @@ class _BatchChecker:
                 broken[rule] = (bad, [f"request_id={v!r}" for v in rid.take(at).to_pylist()])
         counted, group = self.tools(b.column("tool"))
         keep = np.flatnonzero((credit > 0) & counted)
-        kept = arrow_indices(keep)
-        try:  # only the ledger reads ts, so only its rows are converted
-            ts = utc_ns(b.column("ts").take(kept))
+        try:
+            ts = utc_ns(b.column("ts"))[keep]
         except UNREADABLE as exc:
             broken[(None, f"holds values that cannot be read ({exc})")] = (0, [])
             ts = np.zeros(len(keep), dtype=np.int64)
@@ -623,7 +629,7 @@ class _BatchChecker:
             license=lic[keep],
             tool=group[keep],
             credits=micro,
-            ids=_as_string(rid.take(kept)),
+            ids=_as_string(rid.take(arrow_indices(keep))),
             ids_range=(span := increasing_range(rid)),
             hashes=None if span else id_hashes(rid.drop_null() if rid.null_count else rid),
         )
