@@ -41,6 +41,8 @@ ROW_TYPES = {
     "hits": np.int32,
 }
 ROW_COLUMNS = tuple(ROW_TYPES)
+#: The same, as the cache file's Arrow schema.
+ROW_SCHEMA = pa.schema([(name, pa.from_numpy_dtype(t)) for name, t in ROW_TYPES.items()])
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,12 @@ class Ledger:
         return len(self.rows["day"])
 
     def table(self) -> pa.Table:
-        return pa.table({name: numpy_to_arrow(col) for name, col in self.rows.items()})
+        return pa.table([numpy_to_arrow(self.rows[n]) for n in ROW_COLUMNS], schema=ROW_SCHEMA)
 
     @classmethod
     def from_table(cls, table: pa.Table, timezone: str) -> Ledger | None:
         """A ledger read back from the cache; None when its columns are not the current ones."""
-        if table.schema != pa.schema([(n, pa.from_numpy_dtype(t)) for n, t in ROW_TYPES.items()]):
+        if table.schema != ROW_SCHEMA:
             return None
         if table.num_rows and any(c.null_count for c in table.columns):
             return None

@@ -186,8 +186,8 @@ def to_numpy(arr, fill=0) -> np.ndarray:
     """A numeric or boolean Arrow array (or chunked array) as numpy, nulls replaced by `fill`.
 
     Read off the buffers, because pyarrow's own `to_numpy`, like anything that makes an Arrow
-    scalar from a Python value, imports pandas. No copy is made when
-    the array has no nulls; the result is then read-only.
+    scalar from a Python value, imports pandas. No copy is made when the array has no nulls; the
+    result is then read-only.
     """
     if isinstance(arr, pa.ChunkedArray):
         parts = [to_numpy(c, fill) for c in arr.chunks]
