@@ -6,6 +6,14 @@ import streamlit as st
 
 from ui import charts, data, state
 
+
+def share_bar(label: str, help_text: str):
+    """A 0-100 % bar, the same scale for every share of an allowance on this page."""
+    return st.column_config.ProgressColumn(
+        label, format="percent", min_value=0.0, max_value=1.0, help=help_text
+    )
+
+
 ds, filters = state.require()
 period = filters.period
 
@@ -102,21 +110,14 @@ st.dataframe(
         "name": st.column_config.TextColumn("User"),
         "team": st.column_config.TextColumn("Team"),
         "plans": st.column_config.TextColumn("Plans"),
-        "share_used": st.column_config.ProgressColumn(
-            "Allowance used",
-            format="percent",
-            min_value=0.0,
-            max_value=1.0,
-            help="Spent in the current quota period / (built-in quota + top-up limit)",
+        "share_used": share_bar(
+            "Allowance used", "Spent in the current quota period / (built-in quota + top-up limit)"
         ),
         "spent": st.column_config.NumberColumn("Spent", format="%.1f"),
         "allowance": st.column_config.NumberColumn("Allowance", format="%.1f"),
-        "topup_share": st.column_config.ProgressColumn(
+        "topup_share": share_bar(
             "Top-up used",
-            format="percent",
-            min_value=0.0,
-            max_value=1.0,
-            help="Top-up AI Credits spent against the top-up limit (blank without a limit)",
+            "Top-up AI Credits spent against the top-up limit (blank without a limit)",
         ),
         "topup_used": st.column_config.NumberColumn("Top-up spent", format="%.1f"),
         "topup_limit": st.column_config.NumberColumn("Top-up limit", format="%.1f"),
