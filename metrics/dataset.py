@@ -144,11 +144,13 @@ class Dataset:
 
     # -- filtering ---------------------------------------------------------------------------
 
-    def _team_mask(self, teams: Iterable[str]) -> np.ndarray | None:
+    def _team_mask(self, teams: Iterable[str | None]) -> np.ndarray | None:
+        """Users of the chosen teams; `None` among them stands for the users without a team."""
         teams = set(teams)
         if not teams:
             return None
-        return np.isin(self._team, [i for i, t in enumerate(self.teams) if t in teams])
+        codes = [i for i, t in enumerate(self.teams) if t in teams]
+        return np.isin(self._team, codes + ([-1] if None in teams else []))
 
     def _slice(self, first: date, last: date, teams=(), tools=(), hits_only=False) -> _Slice:
         lo = np.searchsorted(self._day, day_number(first), side="left")

@@ -63,6 +63,10 @@ class PeriodName(enum.Enum):
 
     LAST_7_DAYS = "last-7-days"
     LAST_30_DAYS = "last-30-days"
+    MONTH_TO_DATE = "month-to-date"
+    LAST_MONTH = "last-month"
+    QUARTER_TO_DATE = "quarter-to-date"
+    LAST_QUARTER = "last-quarter"
     LAST_3_MONTHS = "last-3-months"
     LAST_6_MONTHS = "last-6-months"
     LAST_12_MONTHS = "last-12-months"
@@ -73,10 +77,28 @@ class PeriodName(enum.Enum):
     def label(self) -> str:
         return _PERIOD_LABELS[self]
 
+    def previous(self, period: Period) -> Period:
+        """The period a delta compares with: the same kind one step back (last month against
+        the month before, this quarter so far against as many days of the quarter before);
+        day-counted periods and all time against the equal length just before."""
+        back = _MONTH_STEP.get(self)
+        if back is None:
+            return period.previous()
+        start = add_months(period.start, -back)
+        end_month = add_months(period.end.replace(day=1), -back)
+        if self in (PeriodName.LAST_MONTH, PeriodName.LAST_QUARTER):
+            return Period(start, month_end(end_month))
+        return Period(start, min(end_month.replace(day=1) + timedelta(period.end.day - 1),
+                                 month_end(end_month)))
+
 
 _PERIOD_LABELS = {
     PeriodName.LAST_7_DAYS: "Last 7 days",
     PeriodName.LAST_30_DAYS: "Last 30 days",
+    PeriodName.MONTH_TO_DATE: "This month",
+    PeriodName.LAST_MONTH: "Last month",
+    PeriodName.QUARTER_TO_DATE: "This quarter",
+    PeriodName.LAST_QUARTER: "Last quarter",
     PeriodName.LAST_3_MONTHS: "Last 3 months",
     PeriodName.LAST_6_MONTHS: "Last 6 months",
     PeriodName.LAST_12_MONTHS: "Last 12 months",
@@ -86,9 +108,17 @@ _PERIOD_LABELS = {
 
 
 def add_months(d: date, months: int) -> date:
-    """First-of-month arithmetic; only ever called with day 1, so no day clamping is needed."""
+    """The first day of the month `months` after the month of `d`."""
     index = d.year * 12 + (d.month - 1) + months
     return date(index // 12, index % 12 + 1, 1)
+
+
+def month_end(d: date) -> date:
+    return add_months(d, 1) - timedelta(days=1)
+
+
+def quarter_start(d: date) -> date:
+    return date(d.year, (d.month - 1) // 3 * 3 + 1, 1)
 
 
 @dataclass(frozen=True, order=True)
@@ -130,6 +160,16 @@ class Period:
             return cls(add_months(as_of.replace(day=1), -(_MONTHS_BACK[name] - 1)), as_of)
         if name is PeriodName.YEAR_TO_DATE:
             return cls(date(as_of.year, 1, 1), as_of)
+        if name is PeriodName.MONTH_TO_DATE:
+            return cls(as_of.replace(day=1), as_of)
+        if name is PeriodName.LAST_MONTH:
+            start = add_months(as_of, -1)
+            return cls(start, month_end(start))
+        if name is PeriodName.QUARTER_TO_DATE:
+            return cls(quarter_start(as_of), as_of)
+        if name is PeriodName.LAST_QUARTER:
+            start = add_months(quarter_start(as_of), -3)
+            return cls(start, month_end(add_months(start, 2)))
         start = as_of if first_day is None else min(first_day, as_of)
         return cls(start, as_of)
 
@@ -138,6 +178,14 @@ _MONTHS_BACK = {
     PeriodName.LAST_3_MONTHS: 3,
     PeriodName.LAST_6_MONTHS: 6,
     PeriodName.LAST_12_MONTHS: 12,
+}
+_MONTH_STEP = {
+    **_MONTHS_BACK,
+    PeriodName.MONTH_TO_DATE: 1,
+    PeriodName.LAST_MONTH: 1,
+    PeriodName.QUARTER_TO_DATE: 3,
+    PeriodName.LAST_QUARTER: 3,
+    PeriodName.YEAR_TO_DATE: 12,
 }
 
 
