@@ -1,20 +1,17 @@
-"""Typed values that cross the public API of `metrics` (results, tools, validation issues).
+"""Typed values that cross the public API of `metrics`: tools, results and validation issues.
 
-Light on purpose: a report never imports pandas, so it is imported only by `Report.frame`, the
-one place here that builds a frame.
+Credit amounts travel as integer micro-credits and become floats only for display; the JSON of
+the command line prints them as exact decimals, so a printed figure is never a rounded float.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 from metrics.periods import Bucket, Granularity, Period
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 MICRO = 1_000_000
 EXCLUDED_TOOLS = frozenset({"code_completion", "next_edit_suggestion"})
@@ -37,12 +34,11 @@ class Tool(enum.Enum):
         return _TOOL_LABELS[self]
 
     @classmethod
-    def of(cls, raw: str) -> Tool:
+    def of(cls, raw: str | None) -> Tool:
         try:
-            tool = cls(raw)
+            return cls(raw)
         except ValueError:
             return cls.OTHER
-        return tool
 
 
 _TOOL_LABELS = {
@@ -58,6 +54,32 @@ def credits(micro: int) -> float:
     return round(micro / MICRO, 6)
 
 
+class Exact(float):
+    """Credits made from micro-credits: a float for arithmetic and comparison, which `dumps`
+    prints as the exact decimal number of credits."""
+
+    def __new__(cls, micro: int) -> Exact:
+        self = super().__new__(cls, credits(micro))
+        self.micro = int(micro)
+        return self
+
+    def decimal(self) -> str:
+        whole, frac = divmod(self.micro, MICRO)
+        text = f"{whole}.{frac:06d}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
+
+
+def dumps(value) -> str:
+    """`json.dumps` with its default separators, and `Exact` values as exact numbers."""
+    if isinstance(value, Exact):
+        return value.decimal()
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(dumps(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 @dataclass(frozen=True)
 class ActiveUsers:
     total: int
@@ -66,12 +88,40 @@ class ActiveUsers:
 
 @dataclass(frozen=True)
 class Credits:
-    builtin: float
-    topup: float
-    total: float
-    builtin_series: tuple[float, ...]
-    topup_series: tuple[float, ...]
-    total_series: tuple[float, ...]
+    """Sums in micro-credits; the float properties are for display."""
+
+    micro_builtin: tuple[int, ...]  # per bucket
+    micro_topup: tuple[int, ...]
+
+    @property
+    def builtin_series(self) -> tuple[float, ...]:
+        return tuple(credits(v) for v in self.micro_builtin)
+
+    @property
+    def topup_series(self) -> tuple[float, ...]:
+        return tuple(credits(v) for v in self.micro_topup)
+
+    @property
+    def total_series(self) -> tuple[float, ...]:
+        return tuple(
+            credits(a + b) for a, b in zip(self.micro_builtin, self.micro_topup, strict=True)
+        )
+
+    @property
+    def builtin(self) -> float:
+        return credits(sum(self.micro_builtin))
+
+    @property
+    def topup(self) -> float:
+        return credits(sum(self.micro_topup))
+
+    @property
+    def total(self) -> float:
+        return credits(sum(self.micro_builtin) + sum(self.micro_topup))
+
+    def sums_json(self) -> dict:
+        b, t = sum(self.micro_builtin), sum(self.micro_topup)
+        return {"builtin": Exact(b), "topup": Exact(t), "total": Exact(b + t)}
 
 
 @dataclass(frozen=True)
@@ -93,36 +143,32 @@ class Report:
     active_users: ActiveUsers
     credits: Credits
     limit_hits: LimitHits
-    teams: frozenset[str] = frozenset()
+    teams: frozenset[str | None] = frozenset()
     tools: frozenset[Tool] = frozenset()
 
     @property
     def is_empty(self) -> bool:
-        """No counted request in the period: the app shows an empty state instead of axes."""
         return self.active_users.total == 0
 
     def to_json(self) -> dict:
-        """The exact object of section 6 of the contract."""
-        c = self.credits
-        h = self.limit_hits
+        """The object of section 6; `dumps` prints it."""
+        c, h = self.credits, self.limit_hits
+        series = zip(c.micro_builtin, c.micro_topup, strict=True)
         return {
             "timezone": self.timezone,
-            "start": self.period.start.isoformat(),
-            "end": self.period.end.isoformat(),
+            **self.period.to_json(),
             "granularity": self.granularity.value,
             "buckets": [b.label.isoformat() for b in self.buckets],
             "active_users": {
                 "total": self.active_users.total,
-                "series": list(self.active_users.series),
+                "series": [*self.active_users.series],
             },
             "credits": {
-                "builtin": c.builtin,
-                "topup": c.topup,
-                "total": c.total,
+                **c.sums_json(),
                 "series": {
-                    "builtin": list(c.builtin_series),
-                    "topup": list(c.topup_series),
-                    "total": list(c.total_series),
+                    "builtin": [Exact(v) for v in c.micro_builtin],
+                    "topup": [Exact(v) for v in c.micro_topup],
+                    "total": [Exact(a + b) for a, b in series],
                 },
             },
             "limit_hits": {
@@ -133,16 +179,17 @@ class Report:
             },
         }
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self):
         """One row per bucket, the shape that charts and CSV downloads use."""
         import pandas as pd
 
+        b = self.buckets
         return pd.DataFrame(
             {
-                "bucket": [pd.Timestamp(b.label) for b in self.buckets],
-                "first_day": [pd.Timestamp(b.first) for b in self.buckets],
-                "last_day": [pd.Timestamp(b.last) for b in self.buckets],
-                "partial": [b.partial for b in self.buckets],
+                "bucket": [pd.Timestamp(x.label) for x in b],
+                "first_day": [pd.Timestamp(x.first) for x in b],
+                "last_day": [pd.Timestamp(x.last) for x in b],
+                "partial": [x.partial for x in b],
                 "active_users": list(self.active_users.series),
                 "builtin": list(self.credits.builtin_series),
                 "topup": list(self.credits.topup_series),
@@ -150,6 +197,96 @@ class Report:
                 "limit_hit_users": list(self.limit_hits.series),
             }
         )
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    """Section 9's figures for one team (None: the users without a team) or the organization."""
+
+    team: str | None
+    licensed_users: int
+    active_users: int
+    licensed_active_users: int
+    credits: Credits  # one bucket: the whole period
+    limit_hit_users: int
+
+    @property
+    def adoption(self) -> float | None:
+        if not self.licensed_users:
+            return None
+        return round(self.licensed_active_users / self.licensed_users, 4)
+
+    def to_json(self, with_team: bool = True) -> dict:
+        return {
+            **({"team": self.team} if with_team else {}),
+            "licensed_users": self.licensed_users,
+            "active_users": self.active_users,
+            "adoption": self.adoption,
+            "credits": self.credits.sums_json(),
+            "limit_hit_users": self.limit_hit_users,
+        }
+
+
+@dataclass(frozen=True)
+class TeamsReport:
+    timezone: str
+    period: Period
+    organization: TeamRow
+    teams: tuple[TeamRow, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "timezone": self.timezone,
+            **self.period.to_json(),
+            "organization": self.organization.to_json(with_team=False),
+            "teams": [t.to_json() for t in self.teams],
+        }
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    """An open license expected to reach its allowance before its quota period ends."""
+
+    user_id: str
+    license_id: str
+    period_end: date
+    spent: int  # micro-credits, as of now
+    allowance: int
+    projected_hit_day: date
+
+    def to_json(self) -> dict:
+        return {
+            "user_id": self.user_id,
+            "license_id": self.license_id,
+            "period_end": self.period_end.isoformat(),
+            "spent": Exact(self.spent),
+            "allowance": Exact(self.allowance),
+            "projected_hit_day": self.projected_hit_day.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Section 10: who is expected to run out before the reset, and the month's top-up."""
+
+    timezone: str
+    as_of: date
+    at_risk: tuple[AtRisk, ...]
+    month: date
+    topup_spent: int  # micro-credits of the month through as_of
+    topup_projected: int  # micro-credits expected for the whole month
+
+    def to_json(self) -> dict:
+        return {
+            "timezone": self.timezone,
+            "as_of": self.as_of.isoformat(),
+            "at_risk": [r.to_json() for r in self.at_risk],
+            "topup_month": {
+                "month": self.month.isoformat(),
+                "spent": Exact(self.topup_spent),
+                "projected": Exact(self.topup_projected),
+            },
+        }
 
 
 @dataclass(frozen=True)

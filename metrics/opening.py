@@ -1,48 +1,379 @@
-"""Opening a dataset: the ledger read back from the cache when the files are unchanged, else a
-full read, validation and ledger run."""
+"""Opening a dataset: read → validate → ledger, with the ledger cached between processes.
+
+The small tables are read and checked whole. The requests are scanned unit by unit (`scan`),
+their counted rows split into partitions by user, kept in memory while they fit the memory
+setting and spilled to a temporary folder beyond it; then each partition's ledger is folded on
+its own. With a Dask scheduler, units and partitions run on the cluster's workers instead and
+only the folded ledger travels back.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from metrics import ledger, loading, reading, store
-from metrics.dataset import Dataset
-from metrics.model import DatasetError, Issue
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from metrics import cache, ledger, read, scan
+from metrics.dataset import NEVER, Dataset, Licenses, Part, Tables
+from metrics.model import MICRO, DatasetError, Issue
+from metrics.rules import (
+    MAX_TOTAL_MICRO,
+    TOTAL,
+    YEARS,
+    Checker,
+    check_table,
+    refers_rule,
+    report_duplicates,
+    text,
+)
+from metrics.scan import ROWS_SCHEMA, Keys, Scanned, route_hashes, scan_unit
+
+DEFAULT_MEMORY = 2 << 30
+# Bytes a counted request takes while its partition is folded, and a ledger row kept.
+FOLD_BYTES, LEDGER_BYTES = 200, 48
+Progress = Callable[[int, int, str], None]
+
+
+def memory_setting(memory: int | None = None) -> int:
+    """Bytes a report may use: `memory`, else `$AI_CONSOLE_MEMORY_MB`, else 2 GB."""
+    if memory:
+        return int(memory)
+    env = os.environ.get("AI_CONSOLE_MEMORY_MB")
+    return int(float(env) * 2**20) if env else DEFAULT_MEMORY
 
 
 def open_dataset(
-    path: str | Path,
+    path,
     *,
     timezone: str | None = None,
-    cache_dir: str | Path | None | bool = None,
+    cache_dir=None,
+    scheduler: str | None = None,
+    memory: int | None = None,
+    progress: Progress | None = None,
 ) -> Dataset:
-    """Validate a dataset directory and run its ledger, reusing a cached ledger when one exists.
+    """Validate a dataset directory and compute its ledger, or read it back from the cache.
 
-    `cache_dir=False` disables the disk cache; `None` uses the default location
-    (`$AI_CONSOLE_CACHE_DIR`, else the user's cache directory).
+    Raises `DatasetError` naming every broken rule. `cache_dir=False` disables the cache;
+    None uses `$AI_CONSOLE_CACHE_DIR`, else the user's cache folder.
     """
-    path = Path(path)
-    if timezone is not None and not reading.valid_timezone(timezone):
+    root = Path(path)
+    if timezone is not None and not read.valid_timezone(timezone):
         raise ValueError(f"unknown timezone {timezone!r}")
-    cache = None if cache_dir is False else Path(cache_dir or store.default_cache_dir())
-    # Stamped before reading: files changed meanwhile can only make a later open miss the cache.
-    key = store.fingerprint(path, reading.timezone_of(path, timezone))
-    cached = store.read(cache, key) if cache is not None else None
-    if cached is not None:
-        tables = loading.load_light(path, timezone)
-        led = ledger.Ledger.from_table(cached, tables.timezone) if tables else None
-        if led is not None:
-            return Dataset(path, tables, led, key)
-    tables, led = loading.load_then(path, timezone, then=ledger.run)
-    if cache is not None:
-        store.write(cache, key, led.table(), led.timezone)
-    return Dataset(path, tables, led, key)
+    if not root.is_dir():
+        raise DatasetError(str(root), [Issue(str(root), None, "no such folder", 0)])
+    chk = Checker()
+    name, tz = read.organization(chk, root, timezone)
+    # Keyed before anything is read: files changed meanwhile make a later open miss.
+    key = cache.key(root, tz)
+    found = read.request_units(chk, root)
+    units, unit = found or ([], "us")
+    tables = _small_tables(chk, root, name, tz, unit)
+    folder = None if cache_dir is False else Path(cache_dir or cache.default_dir())
+    if tables is not None and found is not None and not chk.found and folder is not None:
+        parts = cache.load(folder, key)
+        if parts is not None:
+            return Dataset(root, tables, _keep(parts, memory_setting(memory)), key)
+    parts = _requests(chk, root, tables, units, scheduler, memory_setting(memory), progress)
+    if folder is not None:
+        cache.store(folder, key, [p.load() for p in parts])
+    return Dataset(root, tables, parts, key)
 
 
-def validate(path: str | Path, timezone: str | None = None) -> list[Issue]:
+def validate(path, timezone: str | None = None) -> list[Issue]:
     """Every broken rule of the dataset (empty when it is valid), for the Data page."""
     try:
-        loading.load(path, timezone)
+        open_dataset(path, timezone=timezone, cache_dir=False)
     except DatasetError as exc:
         return list(exc.issues)
     return []
+
+
+def _keep(parts: list[dict], memory: int) -> list[Part]:
+    """Ledger partitions in memory while they fit a quarter of the setting, else on disk."""
+    if sum(len(p["day"]) for p in parts) * LEDGER_BYTES <= memory // 4:
+        return [Part(rows=p) for p in parts]
+    folder = Path(tempfile.mkdtemp(prefix="ai-console-ledger-"))
+    out = []
+    for i, p in enumerate(parts):
+        path = folder / f"part-{i}.arrow"
+        with pa.ipc.new_file(str(path), ledger.SCHEMA) as f:
+            f.write_table(pa.table([p[n] for n in ledger.ROWS], schema=ledger.SCHEMA))
+        out.append(Part(path=path))
+    return out
+
+
+# -- the small tables ----------------------------------------------------------------------
+
+
+def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Tables | None:
+    got = {}
+    for file in ("users.parquet", "licenses.parquet", "topup_limits.parquet"):
+        if (root / file).is_file():
+            got[file] = read.small_table(chk, root, file)
+        elif file != "topup_limits.parquet":
+            chk.add(file, None, "required file is missing")
+    users, licenses = got.get("users.parquet"), got.get("licenses.parquet")
+    if users is None or licenses is None:
+        return None
+    check_table(chk, "users.parquet", users, lambda i: [f"row {j}" for j in i])
+    users = users.select(["user_id", "name", "email", "team"])
+    users = pa.table([_strings(users[c]) for c in users.column_names], names=users.column_names)
+    user_ids = users["user_id"].combine_chunks()
+    lic = _licenses(chk, licenses, user_ids, unit)
+    topups = _topups(chk, got.get("topup_limits.parquet"), user_ids, unit)
+    return Tables(name, tz, unit, users, lic, topups)
+
+
+def _strings(values) -> pa.Array:
+    values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values.cast(pa.string())
+
+
+def _codes(values, keys: pa.Array) -> np.ndarray:
+    found = pc.index_in(pc.cast(values, pa.large_binary()), value_set=keys.cast(pa.large_binary()))
+    return found.fill_null(-1).to_numpy().astype(np.int32)
+
+
+def _amounts(values) -> np.ndarray:
+    """Validated amounts as micro-credits (broken rows become 0: the dataset is rejected)."""
+    v = pc.cast(values.combine_chunks(), pa.float64(), safe=False).fill_null(0).to_numpy()
+    ok = np.isfinite(v) & (v >= 0) & (v <= 1e9)
+    return np.where(ok, np.rint(np.where(ok, v, 0) * MICRO), 0).astype(np.int64)
+
+
+def _instants(chk, file, table, column, unit, labels, missing=NEVER) -> np.ndarray:
+    if column not in table.column_names:
+        return np.full(table.num_rows, missing, np.int64)
+    values = table[column].combine_chunks()
+    ticks, outside = read.instants(values, unit)
+    chk.rows(file, column, YEARS, outside, labels)
+    return np.where(values.is_null().to_numpy(zero_copy_only=False), missing, ticks)
+
+
+def _licenses(chk, t: pa.Table, user_ids: pa.Array, unit: str) -> Licenses:
+    f = "licenses.parquet"
+    ids = _strings(t["license_id"])
+
+    def labels(idx):
+        return [f"license_id={v!r}" for v in text(ids.take(idx))]
+
+    check_table(chk, f, t, labels)
+    owner = _codes(t["user_id"].combine_chunks(), user_ids)
+    chk.rows(
+        f,
+        "user_id",
+        refers_rule("users.parquet"),
+        (owner < 0) & t["user_id"].is_valid().to_numpy(zero_copy_only=False),
+        labels,
+    )
+    span = 30 * 86_400 * read.TICKS[unit]
+    anchor = _instants(chk, f, t, "cycle_anchor", unit, labels, missing=ledger.NO_CYCLE)
+    return Licenses(
+        ids=ids,
+        owner=owner,
+        plan=_strings(t["plan"]),
+        quota=_amounts(t["monthly_quota"]),
+        valid_from=_instants(chk, f, t, "valid_from", unit, labels),
+        valid_until=_instants(chk, f, t, "valid_until", unit, labels),
+        phase=np.where(anchor == ledger.NO_CYCLE, ledger.NO_CYCLE, np.mod(anchor, span)),
+    )
+
+
+def _topups(chk, t: pa.Table | None, user_ids: pa.Array, unit: str) -> ledger.Topups:
+    if t is None:
+        return ledger.Topups(np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int64))
+    f = "topup_limits.parquet"
+
+    def labels(idx):
+        return [f"row {j}" for j in idx]
+
+    check_table(chk, f, t, labels)
+    user = t["user_id"].combine_chunks()
+    who = _codes(user, user_ids)
+    default = user.is_null().to_numpy(zero_copy_only=False)
+    # Rows of users absent from users.parquet can never apply; the contract sets no rule on them.
+    keep = default | (who >= 0)
+    return ledger.Topups(
+        user=np.where(default, -1, who)[keep].astype(np.int32),
+        effective=_instants(chk, f, t, "effective_from", unit, labels)[keep],
+        limit=_amounts(t["monthly_limit"])[keep],
+    )
+
+
+# -- the requests --------------------------------------------------------------------------
+
+
+def _requests(chk, root, tables, units, scheduler, memory, progress) -> list[Part]:
+    """Scan, check and fold the requests; raises `DatasetError` with every broken rule."""
+    if tables is None or not units:
+        raise DatasetError(
+            str(root), chk.issues or [Issue("requests", None, "could not be read", 0)]
+        )
+    parts = max(1, math.ceil(sum(u.rows for u in units) * FOLD_BYTES / (memory / 3)))
+    if scheduler:
+        from metrics.distributed import DaskRunner
+
+        runner = DaskRunner(scheduler)
+        parts = max(parts, 2 * runner.threads)  # so that every worker folds some
+    else:
+        runner = LocalRunner(memory // 3, progress)
+    lic = tables.licenses
+    spread = np.arange(tables.users.num_rows, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    keys = Keys(
+        users=tables.users["user_id"].combine_chunks(),
+        licenses=lic.ids,
+        owner=lic.owner,
+        part=((spread >> np.uint64(32)) % np.uint64(parts)).astype(np.int64),
+        id_parts=parts,
+        unit=tables.unit,
+    )
+    ctx = ledger.Context(
+        tables.timezone, tables.unit, lic.quota, lic.phase, lic.owner, tables.topups
+    )
+    with runner:
+        scans = runner.scan(units, keys)
+        for s in scans:
+            chk.merge(s.checker)
+        if sum(s.micro for s in scans) > MAX_TOTAL_MICRO:
+            chk.add("requests", "credits", TOTAL)
+        ranges = sorted(r for s in scans for r in s.ranges)
+        overlap = any(a[1] >= b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        if overlap or any(s.hashed for s in scans):
+            # Overlapping increasing batches, or a mix: every id is hashed after all.
+            _exact_duplicates(chk, units, runner.repeated(units, keys, rehash=bool(ranges)))
+        if chk.found:
+            raise DatasetError(str(root), chk.issues)
+        return _keep(runner.folds(ctx, parts), memory)
+
+
+def _exact_duplicates(chk, units, repeated: np.ndarray) -> None:
+    """Ids whose hash repeats are compared exactly: only true duplicates are reported."""
+    if not len(repeated):
+        return
+    found = []
+    for unit in units:
+        for b in read.batches(unit, ("request_id",)):
+            ids = _ids(b.column(0))
+            found.append(ids.filter(np.isin(scan.id_hashes(ids), repeated)).cast(pa.large_string()))
+    report_duplicates(chk, "requests", "request_id", pa.chunked_array(found, pa.large_string()))
+
+
+def _ids(ids) -> pa.Array:
+    return (ids.dictionary_decode() if pa.types.is_dictionary(ids.type) else ids).drop_null()
+
+
+def hash_unit(unit, keys: Keys, put) -> None:
+    for b in read.batches(unit, ("request_id",)):
+        route_hashes(scan.id_hashes(_ids(b.column(0))), keys.id_parts, put)
+
+
+def repeated_hashes(batches) -> np.ndarray:
+    h = np.sort(
+        np.concatenate([np.empty(0, np.uint64), *(b.column(0).to_numpy() for b in batches)])
+    )
+    return np.unique(h[1:][h[1:] == h[:-1]])
+
+
+def fold_part(batches, ctx) -> dict:
+    return ledger.fold(pa.Table.from_batches(batches, ROWS_SCHEMA), ctx)
+
+
+class LocalRunner:
+    """Units on two threads, their pieces kept in a `Spill`; partitions folded one by one."""
+
+    def __init__(self, limit: int, progress: Progress | None) -> None:
+        self.spill = Spill(limit)
+        self.progress = progress or (lambda done, total, label: None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.spill.close()
+
+    def scan(self, units, keys) -> list[Scanned]:
+        done = [0]
+
+        def one(unit):
+            result = scan_unit(unit, keys, self.spill.put)
+            done[0] += 1
+            self.progress(done[0], len(units) + keys.id_parts, "reading the requests")
+            return result
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(one, units))
+
+    def repeated(self, units, keys, rehash: bool) -> np.ndarray:
+        if rehash:
+            for unit in units:
+                hash_unit(unit, keys, self.spill.put)
+        found = [repeated_hashes(self.spill.get(("ids", p))) for p in range(keys.id_parts)]
+        return np.concatenate([np.empty(0, np.uint64), *found])
+
+    def folds(self, ctx, parts: int) -> list[dict]:
+        out = []
+        for p in range(parts):
+            self.progress(p, parts, "computing the quota ledger")
+            out.append(fold_part(self.spill.get(("rows", p)), ctx))
+            self.spill.drop(("rows", p))
+        return out
+
+
+class Spill:
+    """Pieces of partitions kept in memory up to `limit` bytes, then appended to files in a
+    temporary folder that is removed when the spill closes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.held = limit, 0
+        self.memory: dict = {}
+        self.files: dict = {}
+        self.lock = threading.Lock()
+        self._folder: tempfile.TemporaryDirectory | None = None
+
+    def close(self) -> None:
+        for writer, _ in self.files.values():
+            writer.close()
+        if self._folder is not None:
+            self._folder.cleanup()
+
+    def put(self, key: tuple, batch: pa.RecordBatch) -> None:
+        with self.lock:
+            self.memory.setdefault(key, []).append(batch)
+            self.held += batch.nbytes
+            if self.limit and self.held > self.limit:
+                for k in list(self.memory):
+                    self._write(k)
+
+    def _write(self, key) -> None:
+        if self._folder is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="ai-console-spill-")
+        if key not in self.files:
+            path = Path(self._folder.name) / "-".join(map(str, key))
+            schema = self.memory[key][0].schema
+            self.files[key] = (pa.ipc.new_stream(str(path), schema), path)
+        for batch in self.memory.pop(key):
+            self.files[key][0].write_batch(batch)
+            self.held -= batch.nbytes
+
+    def get(self, key) -> list[pa.RecordBatch]:
+        out = []
+        if key in self.files:
+            writer, path = self.files.pop(key)
+            writer.close()
+            with pa.OSFile(str(path)) as source:
+                out = list(pa.ipc.open_stream(source))
+        return out + self.memory.get(key, [])
+
+    def drop(self, key) -> None:
+        self.held -= sum(b.nbytes for b in self.memory.pop(key, []))
+        self.files.pop(key, None)

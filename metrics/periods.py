@@ -88,8 +88,10 @@ class PeriodName(enum.Enum):
         end_month = add_months(period.end.replace(day=1), -back)
         if self in (PeriodName.LAST_MONTH, PeriodName.LAST_QUARTER):
             return Period(start, month_end(end_month))
-        return Period(start, min(end_month.replace(day=1) + timedelta(period.end.day - 1),
-                                 month_end(end_month)))
+        return Period(
+            start,
+            min(end_month.replace(day=1) + timedelta(period.end.day - 1), month_end(end_month)),
+        )
 
 
 _PERIOD_LABELS = {
@@ -143,6 +145,9 @@ class Period:
 
     def contains(self, d: date) -> bool:
         return self.start <= d <= self.end
+
+    def to_json(self) -> dict:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
     @classmethod
     def named(cls, name: PeriodName | str, as_of: date, first_day: date | None = None) -> Period:

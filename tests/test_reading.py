@@ -1,5 +1,5 @@
-"""The requests are read in batches, row group by row group, on two threads: the results must not
-depend on where the batches and row groups fall."""
+"""The requests are read in batches, row group by row group, on two threads, and split into
+partitions: the results must not depend on where batches, row groups and partitions fall."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import metrics
-from metrics import reading
+from metrics import read, scan
 from tests import reference
 from tests.datasets import license_, request, topup, user, write_dataset
 
@@ -21,7 +21,7 @@ BATCH = 500
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch):
     """Batches of 500 rows, so a few thousand requests cross many batches and row groups."""
-    monkeypatch.setattr(reading, "BATCH_ROWS", BATCH)
+    monkeypatch.setattr(read, "BATCH_ROWS", BATCH)
 
 
 def _org(n: int, seed: int = 5):
@@ -112,7 +112,7 @@ def test_broken_rows_are_counted_in_every_batch_and_the_first_ones_shown(tmp_pat
 @pytest.mark.parametrize("duplicate", [False, True])
 def test_hash_collisions_are_settled_by_comparing_the_ids(tmp_path, monkeypatch, duplicate):
     """With a hash that collides all the time, only true duplicates may be reported."""
-    monkeypatch.setattr(reading, "id_hashes", lambda ids: np.zeros(len(ids), np.uint64))
+    monkeypatch.setattr(scan, "id_hashes", lambda ids: np.zeros(len(ids), np.uint64))
     users, licenses, reqs, _ = _org(3_000)
     if duplicate:
         reqs[2_999]["request_id"] = "r17"
@@ -126,12 +126,12 @@ def test_hash_collisions_are_settled_by_comparing_the_ids(tmp_path, monkeypatch,
 
 def test_ids_of_any_length_hash_by_their_bytes():
     ids = pa.array(["", "a", "a\0", "ab", "x" * 7, "x" * 8, "x" * 9, "é" * 40, "x" * 900])
-    h = reading.id_hashes(ids)
+    h = scan.id_hashes(ids)
     assert len(set(h.tolist())) == len(ids)
-    again = reading.id_hashes(pa.array(["x" * 9, "zz", "x" * 900, "a"]))
+    again = scan.id_hashes(pa.array(["x" * 9, "zz", "x" * 900, "a"]))
     assert again[0] == h[6] and again[2] == h[8] and again[3] == h[1]
-    assert (reading.id_hashes(ids.cast(pa.large_string())) == h).all()
-    assert (reading.id_hashes(ids.slice(3)) == h[3:]).all()
+    assert (scan.id_hashes(ids.cast(pa.large_string())) == h).all()
+    assert (scan.id_hashes(ids.slice(3)) == h[3:]).all()
 
 
 def _padded(reqs):
@@ -150,7 +150,7 @@ def test_ids_in_increasing_order_are_checked_without_hashing_yet_duplicates_are_
     users, licenses, reqs, _ = _org(6_000)
     reqs = _padded(reqs)
     if case == "overlapping ranges":  # every batch increases, but two of them overlap
-        assert reading.BATCH_ROWS == 500 and 1_300 % 500 != 0  # 1,300 starts a batch
+        assert read.BATCH_ROWS == 500 and 1_300 % 500 != 0  # 1,300 starts a batch
         reqs[1_300]["request_id"] = reqs[1_299]["request_id"]
     elif case == "one batch out of order":  # a duplicate between a hashed and a ranged batch
         reqs[5_100], reqs[5_101] = reqs[5_101], reqs[5_100]
@@ -169,14 +169,27 @@ def test_ids_in_increasing_order_are_checked_without_hashing_yet_duplicates_are_
 
 def test_increasing_range_compares_ids_as_strings():
     def span(ids):
-        return reading.increasing_range(pa.array(ids))
+        found = scan.increasing(pa.array(ids))
+        return found and tuple(v.decode() for v in found)
 
     assert span(["a0000000001", "a0000000002", "b0000000000"]) == ("a0000000001", "b0000000000")
     assert span(["a0000000002", "a0000000002"]) is None  # equal is not increasing
     assert span(["a0000000009", "a0000000010", "a0000000008"]) is None
-    # UTF-8 bytes order strings as their code points do: "zz" < "ÿ" (c3 bf), both 10 bytes.
+    # UTF-8 bytes order strings as their code points do: "zz" < "ÿ" (c3 bf).
     assert span(["a" * 8 + "zz", "a" * 8 + "ÿ"]) == ("a" * 8 + "zz", "a" * 8 + "ÿ")
     assert span(["a" * 8 + "ÿ", "a" * 8 + "zz"]) is None
     assert span(["z" * 9, "é" + "a" * 7]) == ("z" * 9, "é" + "a" * 7)
-    assert span(["short", "shorter1"]) is None  # ids of several widths are hashed instead
+    assert span(["short", "shorter1", "shorter2", "x"]) == ("short", "x")  # any widths
     assert span(["only-one-id"]) == ("only-one-id", "only-one-id")
+
+
+@pytest.mark.parametrize("memory", [64 << 20, 2 << 30])
+def test_partitions_and_spilling_change_no_number(tmp_path, memory, monkeypatch):
+    """A tiny memory setting splits the requests into many partitions spilled to disk."""
+    users, licenses, reqs, topups = _org(6_000)
+    root = _write(tmp_path, users, licenses, reqs, topups)
+    monkeypatch.setattr(metrics.opening, "FOLD_BYTES", 200_000)  # a partition per few rows
+    ds = metrics.open_dataset(root, cache_dir=False, memory=memory)
+    assert len(ds._parts) > (5 if memory < 1 << 30 else 0)
+    period = metrics.Period(date(2026, 1, 1), date(2026, 3, 31))
+    assert ds.report(period).to_json() == reference.report(root, period.start, period.end)

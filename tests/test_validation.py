@@ -86,7 +86,7 @@ def test_columns_must_have_their_types(tmp_path):
     rewrite(root / "requests.parquet", "ts", ["2026-03-02", "2026-03-03"], pa.string())
     rewrite(root / "users.parquet", "user_id", [1, 2], pa.int64())
     err = rejected(root)
-    only_issue(err, "requests", "ts", "timestamp")
+    only_issue(err, "requests.parquet", "ts", "timestamp")
     only_issue(err, "users.parquet", "user_id", "string")
 
 
@@ -221,12 +221,12 @@ def test_extra_columns_and_naive_timestamps_are_accepted(tmp_path):
     assert metrics.validate(root) == []
 
 
-def test_timestamps_beyond_what_can_be_represented_are_reported_not_raised(tmp_path):
+def test_timestamps_beyond_the_year_9999_are_reported_not_raised(tmp_path):
     root = good(tmp_path)
     t = pq.read_table(root / "requests.parquet")
     far = pa.array([10**16, 10**16], pa.timestamp("ms", tz="UTC"))  # about the year 318,857
     pq.write_table(t.set_column(1, "ts", far), root / "requests.parquet")
-    only_issue(rejected(root), "requests", None, "cannot be read")
+    only_issue(rejected(root), "requests", "ts", "between the years 1 and 9999", rows=2)
 
 
 def test_a_partitioned_requests_directory_is_read_as_one_table(tmp_path):
@@ -234,4 +234,4 @@ def test_a_partitioned_requests_directory_is_read_as_one_table(tmp_path):
     (root / "requests" / "_SUCCESS").write_text("")  # marker files are ignored
     assert metrics.validate(root) == []
     (root / "requests" / "month=2026-03" / "notes.txt").write_text("not parquet")
-    only_issue(rejected(root), "requests/", None, "")
+    only_issue(rejected(root), "requests/month=2026-03/notes.txt", None, "not a readable Parquet")

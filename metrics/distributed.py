@@ -1,0 +1,80 @@
+"""The same partition functions on a Dask distributed cluster (`--scheduler ADDRESS`).
+
+Workers read the dataset at the same path. Each unit of requests is scanned where Dask places
+it; each partition is folded on a worker from its pieces, which Dask moves between workers; the
+client receives the broken rules, the id ranges and the folded ledger, never the requests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metrics import opening
+from metrics.scan import Scanned, scan_unit
+
+
+def _scan(unit, keys) -> Scanned:
+    return scan_unit(unit, keys)
+
+
+def _summary(scanned: Scanned) -> Scanned:
+    return Scanned(scanned.checker, scanned.micro, scanned.ranges, scanned.hashed)
+
+
+def _pieces(scanned: Scanned, key) -> list:
+    return scanned.pieces.get(key, [])
+
+
+def _hashed(unit, keys) -> Scanned:
+    out = Scanned()
+    opening.hash_unit(unit, keys, lambda key, batch: out.pieces.setdefault(key, []).append(batch))
+    return out
+
+
+def _repeated(*pieces) -> np.ndarray:
+    return opening.repeated_hashes([b for batches in pieces for b in batches])
+
+
+def _fold(ctx, *pieces) -> dict:
+    return opening.fold_part([b for batches in pieces for b in batches], ctx)
+
+
+class DaskRunner:
+    def __init__(self, address: str) -> None:
+        from distributed import Client
+
+        self.client = Client(address, set_as_default=False, timeout=30)
+        self.threads = sum(self.client.nthreads().values())
+        self.scans: list = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+
+    def _per_part(self, results, key):
+        return [self.client.submit(_pieces, r, key, pure=False) for r in results]
+
+    def scan(self, units, keys) -> list[Scanned]:
+        self.keys = self.client.scatter(keys, broadcast=True)
+        self.scans = self.client.map(_scan, units, keys=self.keys, pure=False)
+        return self.client.gather(self.client.map(_summary, self.scans, pure=False))
+
+    def repeated(self, units, keys, rehash: bool) -> np.ndarray:
+        results = (
+            self.client.map(_hashed, units, keys=self.keys, pure=False) if rehash else self.scans
+        )
+        found = [
+            self.client.submit(_repeated, *self._per_part(results, ("ids", p)), pure=False)
+            for p in range(keys.id_parts)
+        ]
+        return np.concatenate([np.empty(0, np.uint64), *self.client.gather(found)])
+
+    def folds(self, ctx, parts: int) -> list[dict]:
+        ctx = self.client.scatter(ctx, broadcast=True)
+        folded = [
+            self.client.submit(_fold, ctx, *self._per_part(self.scans, ("rows", p)), pure=False)
+            for p in range(parts)
+        ]
+        return self.client.gather(folded)

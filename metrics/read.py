@@ -1,0 +1,182 @@
+"""Reading a dataset directory: organization.json, the small tables, and the requests as units
+of work (one row group of one file each) that a thread or a Dask worker reads in batches.
+
+Input files are only ever opened for reading, and every failure to read one becomes a rule
+message naming the file (a partition by its path inside the dataset), never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from metrics.rules import REQUEST_READ, SCHEMAS, Checker, check_schema
+
+BATCH_ROWS = 65_536
+JSON_LIMIT = 1 << 20
+DICTIONARY_COLUMNS = ("user_id", "license_id", "tool")
+TICKS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+# 0001-01-01 and 10000-01-01 as seconds since the epoch.
+FIRST_S, END_S = -62_135_596_800, 253_402_300_800
+I64 = np.iinfo(np.int64)
+
+
+def valid_timezone(tz) -> bool:
+    if not isinstance(tz, str) or not tz:
+        return False
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def organization(chk: Checker, root: Path, tz_override: str | None) -> tuple[str, str]:
+    """The organization's name (default: the folder's) and timezone (default UTC)."""
+    name, tz, path = root.name, "UTC", root / "organization.json"
+    doc: dict = {}
+    if path.is_file():
+        try:
+            if path.stat().st_size > JSON_LIMIT:
+                raise ValueError(f"is larger than {JSON_LIMIT // 1024} KB")
+            # utf-8-sig: a byte order mark, as some editors write, is not an error.
+            doc = json.loads(path.read_text(encoding="utf-8-sig"))
+            if not isinstance(doc, dict):
+                raise ValueError("the top level must be an object")
+        except (OSError, ValueError, RecursionError) as exc:
+            chk.add("organization.json", None, f"must be a JSON object ({_short(exc)})")
+            doc = {}
+    if isinstance(doc.get("name"), str) and doc["name"].strip():
+        name = doc["name"].strip()
+    if "timezone" in doc:
+        tz = doc["timezone"]
+        if tz_override is None and not valid_timezone(tz):
+            chk.add("organization.json", "timezone", f"must be an IANA timezone name ({tz!r:.60})")
+    return name, tz_override or (tz if valid_timezone(tz) else "UTC")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def small_table(chk: Checker, root: Path, file: str) -> pa.Table | None:
+    """A whole small table with its declared columns, or None (and why in `chk`)."""
+    try:
+        pf = pq.ParquetFile(root / file)
+        if not check_schema(chk, file, pf.schema_arrow):
+            return None
+        names = [c.name for c in SCHEMAS[file] if c.name in pf.schema_arrow.names]
+        return pf.read(columns=names)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a message, never a crash
+        chk.add(file, None, f"is not a readable Parquet file ({_short(exc)})")
+        return None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One row group of one request file; `keys` are columns a hive path (tool=chat/) holds."""
+
+    path: str
+    row_group: int
+    label: str  # the file's path inside the dataset
+    keys: tuple[tuple[str, str], ...] = ()
+    rows: int = 0
+
+
+def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
+    """Every unit of the requests, each file's schema checked, and the time unit of `ts`."""
+    file, folder = root / "requests.parquet", root / "requests"
+    if file.is_file() and folder.is_dir():
+        chk.add("requests", None, "give either requests.parquet or requests/, not both")
+        return None
+    if file.is_file():
+        paths = [file]
+    elif folder.is_dir():
+        paths = request_dir_files(folder)
+        if not paths:
+            chk.add("requests/", None, "holds no Parquet file")
+            return None
+    else:
+        chk.add("requests.parquet", None, "required file is missing (or a requests/ directory)")
+        return None
+    units, units_of_ts = [], set()
+    for path in paths:
+        label = path.relative_to(root).as_posix()
+        keys = tuple(
+            (k, unquote(v))
+            for k, _, v in (p.partition("=") for p in path.relative_to(root).parts[1:-1])
+            if k in dict.fromkeys(c.name for c in SCHEMAS["requests"])
+        )
+        try:
+            pf = pq.ParquetFile(path)
+            schema = pf.schema_arrow
+            for k, _ in keys:
+                if k not in schema.names:
+                    schema = schema.append(pa.field(k, pa.string()))
+            if not check_schema(chk, "requests", schema, label):
+                continue
+            groups = [
+                (g, pf.metadata.row_group(g).num_rows) for g in range(pf.metadata.num_row_groups)
+            ]
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is a message
+            chk.add(label, None, f"is not a readable Parquet file ({_short(exc)})")
+            continue
+        ts_type = schema.field("ts").type
+        units_of_ts.add(ts_type.unit if pa.types.is_timestamp(ts_type) else "s")
+        units += [Unit(str(path), g, label, keys, rows) for g, rows in groups]
+    # Nanoseconds only where every file has them: they end in 2262, finer units hold year 9999.
+    return units, "ns" if units_of_ts == {"ns"} else "us"
+
+
+def request_dir_files(folder: Path) -> list[Path]:
+    """The data files of a Parquet dataset directory; like Arrow, skip names starting . or _."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(s.startswith((".", "_")) for s in p.relative_to(folder).parts)
+    )
+
+
+def dataset_files(root: Path) -> list[Path]:
+    """Every file whose content can change an answer."""
+    names = ("organization.json", "users.parquet", "licenses.parquet", "topup_limits.parquet")
+    out = [root / n for n in (*names, "requests.parquet") if (root / n).is_file()]
+    return out + (request_dir_files(root / "requests") if (root / "requests").is_dir() else [])
+
+
+def batches(unit: Unit, columns=REQUEST_READ) -> Iterator[pa.RecordBatch]:
+    names = [c for c in columns if c in pq.read_schema(unit.path).names]
+    pf = pq.ParquetFile(unit.path, read_dictionary=[c for c in DICTIONARY_COLUMNS if c in names])
+    keys = dict(unit.keys)
+    for b in pf.iter_batches(BATCH_ROWS, row_groups=[unit.row_group], columns=names):
+        for k in columns:
+            if k not in names:
+                b = b.append_column(k, pa.array([keys[k]] * b.num_rows, pa.string()))
+        yield b.select(list(columns))
+
+
+def instants(values, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamps (naive ones are UTC, dates midnight UTC) as int64 ticks of `unit`, and which
+    lie outside the years 1 to 9999. Values beyond what `unit` holds are clamped, which keeps
+    their order against every request."""
+    t = values.type
+    if pa.types.is_null(t):
+        return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
+    if pa.types.is_date(t):
+        values, t = values.cast(pa.timestamp("s")), pa.timestamp("s")
+    raw = values.cast(pa.int64()).fill_null(0).to_numpy()
+    per_s = TICKS[t.unit]
+    outside = (raw < FIRST_S * per_s) | (raw >= END_S * per_s)
+    factor = TICKS[unit] // per_s if TICKS[unit] >= per_s else 0
+    if factor:
+        return np.clip(raw, I64.min // factor, I64.max // factor) * factor, outside
+    return raw // (per_s // TICKS[unit]), outside

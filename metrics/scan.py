@@ -1,0 +1,213 @@
+"""The partition function: one unit of requests read, checked against every row rule, and its
+counted rows split into partitions by their license's owner.
+
+`scan_unit` is what a reading thread or a Dask worker runs. A license's requests all land in the
+partition of its user, so each partition's quota ledger runs on its own and distinct-user counts
+of different partitions simply add up. Request ids are kept apart for the uniqueness check: a
+batch whose ids strictly increase is summed up by its first and last id; any other batch is
+hashed, and its hashes are split into partitions of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from metrics import read
+from metrics.model import EXCLUDED_TOOLS, MICRO, Tool
+from metrics.rules import (
+    AMOUNT,
+    BELONGS,
+    NOT_NULL,
+    REQUEST_READ,
+    UTF8,
+    YEARS,
+    Checker,
+    bad_amounts,
+    floats,
+    invalid_utf8,
+    nulls,
+    refers_rule,
+    text,
+)
+
+ROWS_SCHEMA = pa.schema(
+    [
+        ("ts", pa.int64()),
+        ("license", pa.int32()),
+        ("tool", pa.int8()),
+        ("credits", pa.int64()),
+        ("request_id", pa.large_string()),
+    ]
+)
+HASH_SCHEMA = pa.schema([("hash", pa.uint64())])
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What request rows are checked against and routed by; sent once to every worker."""
+
+    users: pa.Array  # user_id by user code
+    licenses: pa.Array  # license_id by license code
+    owner: np.ndarray  # user code by license code, -1 when unknown
+    part: np.ndarray  # ledger partition by user code
+    id_parts: int
+    unit: str  # the time unit of every instant
+
+
+@dataclass
+class Scanned:
+    """What a unit leaves besides its rows: broken rules, counted micro-credits, and the id
+    ranges of its increasing batches (`hashed` tells whether any batch had to be hashed)."""
+
+    checker: Checker = field(default_factory=Checker)
+    micro: int = 0
+    ranges: list = field(default_factory=list)
+    hashed: bool = False
+    pieces: dict = field(default_factory=dict)  # key -> [RecordBatch], when no sink is given
+
+
+Sink = Callable[[tuple, pa.RecordBatch], None]
+
+
+def scan_unit(unit: read.Unit, keys: Keys, sink: Sink | None = None) -> Scanned:
+    out = Scanned()
+    put = sink or (lambda key, batch: out.pieces.setdefault(key, []).append(batch))
+    codes = _Codes(keys)
+    try:
+        for b in read.batches(unit):
+            _batch(b, keys, codes, out, put)
+    except Exception as exc:  # noqa: BLE001 - a file that breaks mid-way is a message
+        out.checker.add(unit.label, None, f"could not be read ({read._short(exc)})")
+    return out
+
+
+def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink) -> None:
+    chk, f = out.checker, "requests"
+    rid, ts_col, user_col, lic_col, tool_col, cred_col = (b.column(c) for c in REQUEST_READ)
+    if pa.types.is_dictionary(rid.type):
+        rid = rid.dictionary_decode()
+
+    def labels(idx):
+        return [f"request_id={v!r}" for v in text(rid.take(idx))]
+
+    for name, col in zip(
+        REQUEST_READ, (rid, ts_col, user_col, lic_col, tool_col, cred_col), strict=True
+    ):
+        if col.null_count:
+            chk.rows(f, name, NOT_NULL, nulls(col), labels)
+        if name in ("request_id", "user_id", "license_id", "tool"):
+            if (bad := invalid_utf8(col)) is not None:
+                chk.rows(f, name, UTF8, bad, labels)
+    user, lic = codes.users(user_col), codes.licenses(lic_col)
+    chk.rows(f, "user_id", refers_rule("users.parquet"), (user < 0) & ~nulls(user_col), labels)
+    known = lic >= 0
+    chk.rows(f, "license_id", refers_rule("licenses.parquet"), ~known & ~nulls(lic_col), labels)
+    owner = np.where(known, keys.owner[np.maximum(lic, 0)] if len(keys.owner) else -1, -1)
+    chk.rows(f, "license_id", BELONGS, known & (user >= 0) & (owner != user), labels)
+    credit = floats(cred_col)
+    bad_credit = bad_amounts(credit, nulls(cred_col))
+    chk.rows(f, "credits", AMOUNT, bad_credit, labels)
+    ts, outside = read.instants(ts_col, keys.unit)
+    chk.rows(f, "ts", YEARS, outside, labels)
+
+    counted, tool = codes.tools(tool_col)
+    keep = np.flatnonzero(counted & (credit > 0) & ~bad_credit & known & ~outside)
+    micro = np.rint(credit[keep] * MICRO).astype(np.int64)
+    out.micro += exact_sum(micro)
+    part = keys.part[owner[keep]]
+    for p in np.unique(part):
+        at = keep[part == p]
+        rows = [ts[at], lic[at], tool[at], micro[part == p], rid.take(at).cast(pa.large_string())]
+        put(("rows", int(p)), pa.record_batch(rows, schema=ROWS_SCHEMA))
+    _ids(rid.drop_null() if rid.null_count else rid, keys, out, put)
+
+
+def _ids(ids: pa.Array, keys: Keys, out: Scanned, put: Sink) -> None:
+    if not len(ids):
+        return
+    if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
+        ids = ids.cast(pa.large_string())
+    span = increasing(ids)
+    if span is not None:
+        out.ranges.append(span)
+        return
+    out.hashed = True
+    route_hashes(id_hashes(ids), keys.id_parts, put)
+
+
+def increasing(ids: pa.Array) -> tuple[bytes, bytes] | None:
+    """(first, last) of non-null ids that strictly increase, as bytes (the order of UTF-8 is
+    the order of code points), else None. Sequence and time-ordered ids arrive so: batches that
+    increase and do not overlap hold no duplicate, with no hashing at all."""
+    n = len(ids)
+    if n == 1 or pc.all(pc.greater(ids.slice(1), ids.slice(0, n - 1))).as_py():
+        raw = pc.cast(ids, pa.large_binary())
+        return raw[0].as_py(), raw[n - 1].as_py()
+    return None
+
+
+def route_hashes(h: np.ndarray, parts: int, put: Sink) -> None:
+    part = h % np.uint64(parts)
+    for p in np.unique(part):
+        put(("ids", int(p)), pa.record_batch([h[part == p]], schema=HASH_SCHEMA))
+
+
+def id_hashes(ids: pa.Array) -> np.ndarray:
+    """64-bit hashes of the ids' bytes, the same in every process (pandas' keyed SipHash)."""
+    import pandas as pd
+
+    return pd.util.hash_array(pc.cast(ids, pa.large_binary()).to_numpy(zero_copy_only=False))
+
+
+def exact_sum(micro: np.ndarray) -> int:
+    """The sum as a Python int: an int64 sum of 65,536 values up to 10^15 could overflow."""
+    return (int(np.sum(micro >> 20)) << 20) + int(np.sum(micro & 0xFFFFF))
+
+
+class _Codes:
+    """Per-row codes of the string columns, computed once per distinct value: the batches of
+    one row group share their dictionaries."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.users = _PerValue(lambda d: (_positions(d, keys.users),))
+        self.licenses = _PerValue(lambda d: (_positions(d, keys.licenses),))
+        self.tools = _PerValue(_tool_codes)
+
+
+def _positions(dictionary: pa.Array, keys: pa.Array) -> np.ndarray:
+    found = pc.index_in(dictionary.cast(pa.large_binary()), value_set=keys.cast(pa.large_binary()))
+    return found.fill_null(-1).to_numpy().astype(np.int32)
+
+
+def _tool_codes(dictionary: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    values = text(dictionary)
+    counted = np.array([v not in EXCLUDED_TOOLS for v in values])
+    return counted, np.array([Tool.of(v).code for v in values], dtype=np.int8)
+
+
+class _PerValue:
+    def __init__(self, compute) -> None:
+        self._compute = compute
+        self._dictionary: pa.Array | None = None
+        self._tables: tuple = ()
+
+    def __call__(self, values: pa.Array):
+        if pa.types.is_null(values.type):
+            values = values.cast(pa.string())
+        if not pa.types.is_dictionary(values.type):
+            values = pc.dictionary_encode(values)
+        if self._dictionary is None or not self._dictionary.equals(values.dictionary):
+            self._dictionary = values.dictionary
+            # A last entry for nulls, which index -1 picks.
+            self._tables = tuple(
+                np.append(t, t.dtype.type(-1 if t.dtype != bool else 0))
+                for t in self._compute(values.dictionary)
+            )
+        rows = values.indices.fill_null(-1).to_numpy()
+        picked = tuple(t[rows] for t in self._tables)
+        return picked[0] if len(picked) == 1 else picked

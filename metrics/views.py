@@ -1,0 +1,181 @@
+"""The answers the app lays out as tables and downloads: frames built from the same sums as the
+reports, so a table and a chart can never disagree. pandas lives here, at the surface; the rows
+underneath stay numpy."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from metrics.model import MICRO, Tool
+from metrics.periods import Granularity, Period, auto_granularity
+
+BANDS = ("< 20 %", "20–80 %", "≥ 80 %", "hit")
+
+
+def _credits(micro) -> np.ndarray:
+    return np.round(np.asarray(micro, dtype=np.float64) / MICRO, 6)
+
+
+def _days(days) -> list:
+    return [None if d < 0 else date(1970, 1, 1) + timedelta(days=int(d)) for d in days]
+
+
+class Views:
+    """Mixed into `Dataset`; relies on its `report`, `per_user`, `spending` and tables."""
+
+    def tool_series(self, period: Period, granularity=None, teams=()) -> pd.DataFrame:
+        """Active users and credits per bucket and tool, in long form for stacked charts."""
+        gran = Granularity(granularity) if granularity else auto_granularity(period)
+        frames = []
+        for tool in Tool:
+            r = self.report(period, gran, teams, [tool])
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "bucket": [pd.Timestamp(b.label) for b in r.buckets],
+                        "tool": tool.label,
+                        "active_users": r.active_users.series,
+                        "builtin": r.credits.builtin_series,
+                        "topup": r.credits.topup_series,
+                        "total": r.credits.total_series,
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def _people(self, codes: np.ndarray) -> dict:
+        u = self.tables.users.take(codes)
+        return {c: u[c].to_pylist() for c in ("user_id", "name", "email", "team")}
+
+    def bucket_users(self, first: date, last: date, teams=(), tools=()) -> pd.DataFrame:
+        """The users behind a bar: everyone with counted requests or a limit hit in the days."""
+        use = self.per_user(first, last, teams, tools)
+        codes = np.flatnonzero((use["requests"] > 0) | (use["hits"] > 0))
+        b, t = use["builtin"][codes], use["topup"][codes]
+        frame = pd.DataFrame(
+            {
+                **self._people(codes),
+                "builtin": _credits(b),
+                "topup": _credits(t),
+                "total": _credits(b + t),
+                "requests": use["requests"][codes],
+                "limit_hits": use["hits"][codes],
+                "hit_limit": use["hits"][codes] > 0,
+            }
+        )
+        return frame.sort_values(["total", "user_id"], ascending=[False, True], ignore_index=True)
+
+    def standings(self, as_of: date | None = None, teams=(), back: int = 0) -> pd.DataFrame:
+        """Each license valid at the end of `as_of`, in its current quota period (or `back`
+        periods earlier): spent against the allowance in force then."""
+        as_of = as_of or self.today()
+        s = self.spending(as_of, back)
+        lic = self.tables.licenses
+        allowance = self.allowances(s["period_now"])
+        keep = self.valid_at(s["period_now"])
+        team_ok = self.team_mask(teams)
+        if team_ok is not None:
+            keep &= team_ok[lic.owner]
+        idx = np.flatnonzero(keep)
+        spent = s["builtin"] + s["topup"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(allowance > 0, spent / np.maximum(allowance, 1), np.nan)
+        people = self._people(lic.owner[idx])
+        return pd.DataFrame(
+            {
+                "user_id": people["user_id"],
+                "name": people["name"],
+                "team": people["team"],
+                "license_id": lic.ids.take(idx).to_pylist(),
+                "plan": lic.plan.take(idx).to_pylist(),
+                "period_start": _days(s["period_first"][idx]),
+                "period_end": _days(s["period_last"][idx]),
+                "quota": _credits(lic.quota[idx]),
+                "topup_limit": _credits(allowance[idx] - lic.quota[idx]),
+                "allowance": _credits(allowance[idx]),
+                "builtin_used": _credits(s["builtin"][idx]),
+                "topup_used": _credits(s["topup"][idx]),
+                "spent": _credits(spent[idx]),
+                "share_used": share[idx],
+                "hits": s["hits"][idx],
+            }
+        )
+
+    def users_overview(self, period: Period, teams=()) -> pd.DataFrame:
+        """One row per user: use in the period, and where they stand at its end. With several
+        licenses, every allowance column describes the same one, the fullest (highest share
+        used); `licenses` says how many the user holds."""
+        team_ok = self.team_mask(teams)
+        codes = np.arange(self.n_users) if team_ok is None else np.flatnonzero(team_ok)
+        use = self.per_user(period.start, period.end, teams)
+        last = self.per_user(self.first_day or period.end, period.end, teams)["last_day"]
+        b, t = use["builtin"][codes], use["topup"][codes]
+        frame = pd.DataFrame(
+            {
+                **self._people(codes),
+                "requests": use["requests"][codes],
+                "builtin": _credits(b),
+                "topup": _credits(t),
+                "total": _credits(b + t),
+                "limit_hits": use["hits"][codes],
+                "last_active": _days(last[codes]),
+            }
+        )
+        st = self.standings(period.end, teams)
+        fullest = (
+            st.assign(order=st["share_used"].fillna(-1.0))
+            .sort_values(["user_id", "order"], ascending=[True, False], kind="stable")
+            .drop_duplicates("user_id")
+            .set_index("user_id")
+        )
+        plans = st.groupby("user_id")["plan"].agg(lambda p: ", ".join(sorted(set(p))))
+        extra = fullest[
+            ["license_id", "plan", "share_used", "spent", "allowance", "topup_used", "topup_limit"]
+        ].assign(plans=plans, licenses=st.groupby("user_id").size())
+        frame = frame.join(extra, on="user_id")
+        frame["licenses"] = frame["licenses"].fillna(0).astype(int)
+        frame["near_limit"] = frame["share_used"].fillna(0) >= 0.8
+        return frame
+
+    def seats(self, as_of: date, teams=()) -> pd.DataFrame:
+        """One row per user for seat planning: licensed at the end of `as_of`, ever active,
+        last active day, and the share of the allowance used in the last whole quota period
+        (the fullest license; `band` is one of BANDS, or None without a license then)."""
+        team_ok = self.team_mask(teams)
+        codes = np.arange(self.n_users) if team_ok is None else np.flatnonzero(team_ok)
+        ever = self.per_user(self.first_day or as_of, as_of, teams)
+        lic = self.tables.licenses
+        now = self.quota_periods_at(as_of)["now"][0] if len(lic) else 0
+        licensed = np.zeros(self.n_users, bool)
+        licensed[lic.owner[self.valid_at(now)]] = True
+        last = self.standings(as_of, teams, back=1)
+        per_user = last.groupby("user_id").agg(share=("share_used", "max"), hits=("hits", "sum"))
+        band = pd.cut(
+            per_user["share"].fillna(0), [-np.inf, 0.2, 0.8, np.inf], right=False, labels=BANDS[:3]
+        ).astype(object)
+        per_user["band"] = band.where(per_user["hits"] == 0, BANDS[3])
+        frame = pd.DataFrame(
+            {
+                **self._people(codes),
+                "licensed": licensed[codes],
+                "requests": ever["requests"][codes],
+                "last_active": _days(ever["last_day"][codes]),
+            }
+        )
+        return frame.join(per_user[["share", "band"]], on="user_id")
+
+    def quota_periods(self) -> pd.DataFrame:
+        """Built-in and top-up use per license and quota period, for audits and invariants."""
+        rows = pd.concat([pd.DataFrame(r) for r in self._rows()], ignore_index=True)
+        g = rows.groupby(["license", "qp"], sort=True)[["builtin", "topup", "requests", "hits"]]
+        g = g.sum().reset_index()
+        lic = self.tables.licenses
+        return g.assign(
+            license_id=lic.ids.take(g["license"].to_numpy()).to_pylist(),
+            quota=lic.quota[g["license"].to_numpy()] / MICRO,
+            builtin=g["builtin"] / MICRO,
+            topup=g["topup"] / MICRO,
+        )
