@@ -12,6 +12,7 @@ import sys
 from datetime import date
 
 from metrics.dataset import Dataset
+from metrics.distributed import SchedulerError
 from metrics.model import DatasetError, Exact, Report, Tool, dumps
 from metrics.opening import open_dataset
 from metrics.periods import Granularity, Period, PeriodName
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as exc:
         print(exc, file=sys.stderr)
         return EXIT_DATASET
+    except SchedulerError as exc:
+        p.error(str(exc))
     unknown = sorted(set(getattr(a, "team", [])) - set(ds.teams))
     if unknown:
         known = ", ".join(ds.teams) or "none"

@@ -25,7 +25,6 @@ from metrics.views import Views
 
 EPOCH = date(1970, 1, 1)
 _MATRIX_LIMIT = 64_000_000
-NEVER = np.iinfo(np.int64).max
 
 
 def day_number(d: date) -> int:

@@ -39,11 +39,20 @@ def _fold(ctx, *pieces) -> dict:
     return opening.fold_part([b for batches in pieces for b in batches], ctx)
 
 
+class SchedulerError(Exception):
+    """The cluster cannot be used: a usage error, not a broken dataset."""
+
+
 class DaskRunner:
     def __init__(self, address: str) -> None:
-        from distributed import Client
-
-        self.client = Client(address, set_as_default=False, timeout=30)
+        try:
+            from distributed import Client
+        except ImportError:
+            raise SchedulerError("--scheduler needs Dask: pip install -e '.[dask]'") from None
+        try:
+            self.client = Client(address, set_as_default=False, timeout=10)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerError(f"no Dask scheduler answers at {address} ({exc})") from None
         self.threads = sum(self.client.nthreads().values())
         self.scans: list = []
 

@@ -116,14 +116,30 @@ def quota_periods(ticks, days, lic, ctx: Context) -> np.ndarray:
     return qp
 
 
+def _order(lic: np.ndarray, ts: np.ndarray, ids: pa.ChunkedArray) -> np.ndarray:
+    """Row order by (license, ts, request_id); ids are compared only where license and ts tie,
+    which is rare and costly."""
+    order = np.lexsort((ts, lic))
+    tie = (lic[order][1:] == lic[order][:-1]) & (ts[order][1:] == ts[order][:-1])
+    if tie.any():
+        runs = np.flatnonzero(np.r_[False, tie] | np.r_[tie, False])
+        run = np.cumsum(np.r_[True, ~tie])[runs]
+        ids = pc.take(ids, order[runs])
+        by_id = pc.sort_indices(
+            pa.table({"run": run, "id": ids}), [("run", "ascending"), ("id", "ascending")]
+        )
+        order[runs] = order[runs][by_id.to_numpy()]
+    return order
+
+
 def fold(requests: pa.Table, ctx: Context) -> dict[str, np.ndarray]:
     """The ledger rows of one partition's counted requests, sorted by day."""
     if not requests.num_rows:
         return {name: np.empty(0, t) for name, t in ROWS.items()}
-    keys = [("license", "ascending"), ("ts", "ascending"), ("request_id", "ascending")]
-    t = requests.take(pc.sort_indices(requests, sort_keys=keys))
-    lic, ts = t["license"].to_numpy(), t["ts"].to_numpy()
-    c, tool = t["credits"].to_numpy(), t["tool"].to_numpy()
+    order = _order(
+        requests["license"].to_numpy(), requests["ts"].to_numpy(), requests["request_id"]
+    )
+    lic, ts, c, tool = (requests[k].to_numpy()[order] for k in ("license", "ts", "credits", "tool"))
     days = local_days(ts, ctx.timezone, ctx.unit)
     qp = quota_periods(ts, days, lic, ctx)
 

@@ -88,36 +88,21 @@ class ActiveUsers:
 
 @dataclass(frozen=True)
 class Credits:
-    """Sums in micro-credits; the float properties are for display."""
+    """Sums per bucket in micro-credits; the float properties are for display."""
 
-    micro_builtin: tuple[int, ...]  # per bucket
+    micro_builtin: tuple[int, ...]
     micro_topup: tuple[int, ...]
 
     @property
-    def builtin_series(self) -> tuple[float, ...]:
-        return tuple(credits(v) for v in self.micro_builtin)
+    def micro_total(self) -> tuple[int, ...]:
+        return tuple(a + b for a, b in zip(self.micro_builtin, self.micro_topup, strict=True))
 
-    @property
-    def topup_series(self) -> tuple[float, ...]:
-        return tuple(credits(v) for v in self.micro_topup)
-
-    @property
-    def total_series(self) -> tuple[float, ...]:
-        return tuple(
-            credits(a + b) for a, b in zip(self.micro_builtin, self.micro_topup, strict=True)
-        )
-
-    @property
-    def builtin(self) -> float:
-        return credits(sum(self.micro_builtin))
-
-    @property
-    def topup(self) -> float:
-        return credits(sum(self.micro_topup))
-
-    @property
-    def total(self) -> float:
-        return credits(sum(self.micro_builtin) + sum(self.micro_topup))
+    builtin_series = property(lambda self: tuple(map(credits, self.micro_builtin)))
+    topup_series = property(lambda self: tuple(map(credits, self.micro_topup)))
+    total_series = property(lambda self: tuple(map(credits, self.micro_total)))
+    builtin = property(lambda self: credits(sum(self.micro_builtin)))
+    topup = property(lambda self: credits(sum(self.micro_topup)))
+    total = property(lambda self: credits(sum(self.micro_total)))
 
     def sums_json(self) -> dict:
         b, t = sum(self.micro_builtin), sum(self.micro_topup)
@@ -153,7 +138,6 @@ class Report:
     def to_json(self) -> dict:
         """The object of section 6; `dumps` prints it."""
         c, h = self.credits, self.limit_hits
-        series = zip(c.micro_builtin, c.micro_topup, strict=True)
         return {
             "timezone": self.timezone,
             **self.period.to_json(),
@@ -166,9 +150,8 @@ class Report:
             "credits": {
                 **c.sums_json(),
                 "series": {
-                    "builtin": [Exact(v) for v in c.micro_builtin],
-                    "topup": [Exact(v) for v in c.micro_topup],
-                    "total": [Exact(a + b) for a, b in series],
+                    k: [Exact(v) for v in getattr(c, f"micro_{k}")]
+                    for k in ("builtin", "topup", "total")
                 },
             },
             "limit_hits": {
@@ -255,14 +238,8 @@ class AtRisk:
     projected_hit_day: date
 
     def to_json(self) -> dict:
-        return {
-            "user_id": self.user_id,
-            "license_id": self.license_id,
-            "period_end": self.period_end.isoformat(),
-            "spent": Exact(self.spent),
-            "allowance": Exact(self.allowance),
-            "projected_hit_day": self.projected_hit_day.isoformat(),
-        }
+        out = {k: v.isoformat() if isinstance(v, date) else v for k, v in vars(self).items()}
+        return {**out, "spent": Exact(self.spent), "allowance": Exact(self.allowance)}
 
 
 @dataclass(frozen=True)
@@ -277,15 +254,12 @@ class Forecast:
     topup_projected: int  # micro-credits expected for the whole month
 
     def to_json(self) -> dict:
+        month = {"month": self.month.isoformat(), "spent": Exact(self.topup_spent)}
         return {
             "timezone": self.timezone,
             "as_of": self.as_of.isoformat(),
             "at_risk": [r.to_json() for r in self.at_risk],
-            "topup_month": {
-                "month": self.month.isoformat(),
-                "spent": Exact(self.topup_spent),
-                "projected": Exact(self.topup_projected),
-            },
+            "topup_month": {**month, "projected": Exact(self.topup_projected)},
         }
 
 

@@ -19,15 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from metrics import cache, ledger, read, scan
-from metrics.dataset import NEVER, Dataset, Licenses, Part, Tables
-from metrics.model import MICRO, DatasetError, Issue
+from metrics.dataset import Dataset, Licenses, Part, Tables
+from metrics.model import DatasetError, Issue
 from metrics.rules import (
     MAX_TOTAL_MICRO,
     TOTAL,
-    YEARS,
     Checker,
     check_table,
     refers_rule,
@@ -120,94 +118,47 @@ def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Ta
             got[file] = read.small_table(chk, root, file)
         elif file != "topup_limits.parquet":
             chk.add(file, None, "required file is missing")
-    users, licenses = got.get("users.parquet"), got.get("licenses.parquet")
-    if users is None or licenses is None:
+    users, lic = got.get("users.parquet"), got.get("licenses.parquet")
+    if users is None or lic is None:
         return None
-    check_table(chk, "users.parquet", users, lambda i: [f"row {j}" for j in i])
-    users = users.select(["user_id", "name", "email", "team"])
-    users = pa.table([_strings(users[c]) for c in users.column_names], names=users.column_names)
-    user_ids = users["user_id"].combine_chunks()
-    lic = _licenses(chk, licenses, user_ids, unit)
-    topups = _topups(chk, got.get("topup_limits.parquet"), user_ids, unit)
-    return Tables(name, tz, unit, users, lic, topups)
 
-
-def _strings(values) -> pa.Array:
-    values = values.combine_chunks()
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    return values.cast(pa.string())
-
-
-def _codes(values, keys: pa.Array) -> np.ndarray:
-    found = pc.index_in(pc.cast(values, pa.large_binary()), value_set=keys.cast(pa.large_binary()))
-    return found.fill_null(-1).to_numpy().astype(np.int32)
-
-
-def _amounts(values) -> np.ndarray:
-    """Validated amounts as micro-credits (broken rows become 0: the dataset is rejected)."""
-    v = pc.cast(values.combine_chunks(), pa.float64(), safe=False).fill_null(0).to_numpy()
-    ok = np.isfinite(v) & (v >= 0) & (v <= 1e9)
-    return np.where(ok, np.rint(np.where(ok, v, 0) * MICRO), 0).astype(np.int64)
-
-
-def _instants(chk, file, table, column, unit, labels, missing=NEVER) -> np.ndarray:
-    if column not in table.column_names:
-        return np.full(table.num_rows, missing, np.int64)
-    values = table[column].combine_chunks()
-    ticks, outside = read.instants(values, unit)
-    chk.rows(file, column, YEARS, outside, labels)
-    return np.where(values.is_null().to_numpy(zero_copy_only=False), missing, ticks)
-
-
-def _licenses(chk, t: pa.Table, user_ids: pa.Array, unit: str) -> Licenses:
-    f = "licenses.parquet"
-    ids = _strings(t["license_id"])
-
-    def labels(idx):
-        return [f"license_id={v!r}" for v in text(ids.take(idx))]
-
-    check_table(chk, f, t, labels)
-    owner = _codes(t["user_id"].combine_chunks(), user_ids)
-    chk.rows(
-        f,
-        "user_id",
-        refers_rule("users.parquet"),
-        (owner < 0) & t["user_id"].is_valid().to_numpy(zero_copy_only=False),
-        labels,
-    )
-    span = 30 * 86_400 * read.TICKS[unit]
-    anchor = _instants(chk, f, t, "cycle_anchor", unit, labels, missing=ledger.NO_CYCLE)
-    return Licenses(
-        ids=ids,
-        owner=owner,
-        plan=_strings(t["plan"]),
-        quota=_amounts(t["monthly_quota"]),
-        valid_from=_instants(chk, f, t, "valid_from", unit, labels),
-        valid_until=_instants(chk, f, t, "valid_until", unit, labels),
-        phase=np.where(anchor == ledger.NO_CYCLE, ledger.NO_CYCLE, np.mod(anchor, span)),
-    )
-
-
-def _topups(chk, t: pa.Table | None, user_ids: pa.Array, unit: str) -> ledger.Topups:
-    if t is None:
-        return ledger.Topups(np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int64))
-    f = "topup_limits.parquet"
-
-    def labels(idx):
+    def rows(idx):
         return [f"row {j}" for j in idx]
 
-    check_table(chk, f, t, labels)
-    user = t["user_id"].combine_chunks()
-    who = _codes(user, user_ids)
-    default = user.is_null().to_numpy(zero_copy_only=False)
-    # Rows of users absent from users.parquet can never apply; the contract sets no rule on them.
-    keep = default | (who >= 0)
-    return ledger.Topups(
-        user=np.where(default, -1, who)[keep].astype(np.int32),
-        effective=_instants(chk, f, t, "effective_from", unit, labels)[keep],
-        limit=_amounts(t["monthly_limit"])[keep],
+    check_table(chk, "users.parquet", users, rows)
+    users = pa.table(read.columns(chk, "users.parquet", users, unit, rows))
+    user_ids = users["user_id"].combine_chunks()
+
+    ids = read.strings(lic["license_id"].combine_chunks())
+
+    def license_ids(idx):
+        return [f"license_id={v!r}" for v in text(ids.take(idx))]
+
+    check_table(chk, "licenses.parquet", lic, license_ids)
+    c = read.columns(chk, "licenses.parquet", lic, unit, license_ids)
+    owner = read.codes(c["user_id"], user_ids)
+    missing = (owner < 0) & c["user_id"].is_valid().to_numpy(zero_copy_only=False)
+    chk.rows("licenses.parquet", "user_id", refers_rule("users.parquet"), missing, license_ids)
+    span = 30 * 86_400 * read.TICKS[unit]
+    anchor = c["cycle_anchor"]
+    phase = np.where(anchor == read.NEVER, ledger.NO_CYCLE, np.mod(anchor, span))
+    licenses = Licenses(
+        ids, owner, c["plan"], c["monthly_quota"], c["valid_from"], c["valid_until"], phase
     )
+
+    top = got.get("topup_limits.parquet")
+    if top is None:
+        topups = ledger.Topups(*(np.empty(0, t) for t in (np.int32, np.int64, np.int64)))
+    else:
+        check_table(chk, "topup_limits.parquet", top, rows)
+        c = read.columns(chk, "topup_limits.parquet", top, unit, rows)
+        who = read.codes(c["user_id"], user_ids)
+        default = c["user_id"].is_null().to_numpy(zero_copy_only=False)
+        # Rows of users absent from users.parquet never apply; the contract sets no rule on them.
+        keep = default | (who >= 0)
+        user = np.where(default, -1, who).astype(np.int32)
+        topups = ledger.Topups(user[keep], c["effective_from"][keep], c["monthly_limit"][keep])
+    return Tables(name, tz, unit, users, licenses, topups)
 
 
 # -- the requests --------------------------------------------------------------------------

@@ -1,16 +1,28 @@
 """Periods, granularities and buckets (section 4 of the metrics contract).
 
-Everything here works on calendar dates in the organization's timezone; converting instants
-to dates is the dataset's job, so these helpers stay pure and trivially testable.
+Everything here works on calendar dates in the organization's timezone; turning instants into
+dates is the ledger's job, so these helpers stay pure.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 
+def add_months(d: date, months: int) -> date:
+    """The first day of the month `months` after the month of `d`."""
+    index = d.year * 12 + (d.month - 1) + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_end(d: date) -> date:
+    return add_months(d, 1) - timedelta(days=1)
+
+
+@functools.total_ordering
 class Granularity(enum.Enum):
     """Bucket size, ordered from finest to coarsest so that `DAY < MONTH` reads naturally."""
 
@@ -19,19 +31,9 @@ class Granularity(enum.Enum):
     MONTH = "month"
     YEAR = "year"
 
-    @property
-    def rank(self) -> int:
-        return list(Granularity).index(self)
-
     def __lt__(self, other: Granularity) -> bool:
-        if not isinstance(other, Granularity):
-            return NotImplemented
-        return self.rank < other.rank
-
-    def __le__(self, other: Granularity) -> bool:
-        if not isinstance(other, Granularity):
-            return NotImplemented
-        return self.rank <= other.rank
+        order = list(Granularity)
+        return order.index(self) < order.index(other)
 
     @property
     def label(self) -> str:
@@ -39,27 +41,27 @@ class Granularity(enum.Enum):
 
     def floor(self, d: date) -> date:
         """The natural first day of the bucket holding `d`."""
-        if self is Granularity.DAY:
-            return d
-        if self is Granularity.WEEK:
-            return d - timedelta(days=d.weekday())
-        if self is Granularity.MONTH:
-            return d.replace(day=1)
-        return date(d.year, 1, 1)
+        return {
+            Granularity.DAY: d,
+            Granularity.WEEK: d - timedelta(days=d.weekday()),
+            Granularity.MONTH: d.replace(day=1),
+            Granularity.YEAR: date(d.year, 1, 1),
+        }[self]
 
     def next_start(self, start: date) -> date:
         """The first day of the bucket after the one starting at `start`."""
-        if self is Granularity.DAY:
-            return start + timedelta(days=1)
-        if self is Granularity.WEEK:
-            return start + timedelta(days=7)
         if self is Granularity.MONTH:
             return add_months(start, 1)
-        return date(start.year + 1, 1, 1)
+        if self is Granularity.YEAR:
+            return date(start.year + 1, 1, 1)
+        return start + timedelta(days=7 if self is Granularity.WEEK else 1)
 
 
 class PeriodName(enum.Enum):
-    """The predefined time filters of the product page, by their command-line names."""
+    """The predefined time filters, by their command-line names, in the order a menu lists them.
+
+    The value after the name is how many months back the same kind of period lies (None: an
+    equal number of days back), which is what a delta compares with."""
 
     LAST_7_DAYS = "last-7-days"
     LAST_30_DAYS = "last-30-days"
@@ -75,52 +77,60 @@ class PeriodName(enum.Enum):
 
     @property
     def label(self) -> str:
-        return _PERIOD_LABELS[self]
+        names = {"month-to-date": "This month", "quarter-to-date": "This quarter"}
+        return names.get(self.value, self.value.replace("-", " ").capitalize())
+
+    @property
+    def months_back(self) -> int | None:
+        return _MONTHS_BACK.get(self)
+
+    def period(self, as_of: date, first_day: date | None = None) -> Period:
+        """This period ending at (or, for whole months and quarters, before) `as_of`.
+
+        `first_day` is the date of the first counted request, used only by all time; with no
+        counted request at all, all time is the single day `as_of`.
+        """
+        quarter = date(as_of.year, (as_of.month - 1) // 3 * 3 + 1, 1)
+        if self in (PeriodName.LAST_7_DAYS, PeriodName.LAST_30_DAYS):
+            return Period(
+                as_of - timedelta(days=6 if self is PeriodName.LAST_7_DAYS else 29), as_of
+            )
+        if self is PeriodName.LAST_MONTH:
+            return Period(add_months(as_of, -1), month_end(add_months(as_of, -1)))
+        if self is PeriodName.LAST_QUARTER:
+            return Period(add_months(quarter, -3), quarter - timedelta(days=1))
+        if self is PeriodName.ALL_TIME:
+            return Period(as_of if first_day is None else min(first_day, as_of), as_of)
+        start = {
+            PeriodName.MONTH_TO_DATE: as_of.replace(day=1),
+            PeriodName.QUARTER_TO_DATE: quarter,
+            PeriodName.YEAR_TO_DATE: date(as_of.year, 1, 1),
+        }.get(self) or add_months(as_of, 1 - self.months_back)
+        return Period(start, as_of)
 
     def previous(self, period: Period) -> Period:
         """The period a delta compares with: the same kind one step back (last month against
         the month before, this quarter so far against as many days of the quarter before);
         day-counted periods and all time against the equal length just before."""
-        back = _MONTH_STEP.get(self)
+        back = self.months_back
         if back is None:
             return period.previous()
-        start = add_months(period.start, -back)
-        end_month = add_months(period.end.replace(day=1), -back)
+        start, end_month = add_months(period.start, -back), add_months(period.end, -back)
         if self in (PeriodName.LAST_MONTH, PeriodName.LAST_QUARTER):
             return Period(start, month_end(end_month))
-        return Period(
-            start,
-            min(end_month.replace(day=1) + timedelta(period.end.day - 1), month_end(end_month)),
-        )
+        return Period(start, min(end_month + timedelta(period.end.day - 1), month_end(end_month)))
 
 
-_PERIOD_LABELS = {
-    PeriodName.LAST_7_DAYS: "Last 7 days",
-    PeriodName.LAST_30_DAYS: "Last 30 days",
-    PeriodName.MONTH_TO_DATE: "This month",
-    PeriodName.LAST_MONTH: "Last month",
-    PeriodName.QUARTER_TO_DATE: "This quarter",
-    PeriodName.LAST_QUARTER: "Last quarter",
-    PeriodName.LAST_3_MONTHS: "Last 3 months",
-    PeriodName.LAST_6_MONTHS: "Last 6 months",
-    PeriodName.LAST_12_MONTHS: "Last 12 months",
-    PeriodName.YEAR_TO_DATE: "Year to date",
-    PeriodName.ALL_TIME: "All time",
+_MONTHS_BACK = {
+    PeriodName.MONTH_TO_DATE: 1,
+    PeriodName.LAST_MONTH: 1,
+    PeriodName.QUARTER_TO_DATE: 3,
+    PeriodName.LAST_QUARTER: 3,
+    PeriodName.LAST_3_MONTHS: 3,
+    PeriodName.LAST_6_MONTHS: 6,
+    PeriodName.LAST_12_MONTHS: 12,
+    PeriodName.YEAR_TO_DATE: 12,
 }
-
-
-def add_months(d: date, months: int) -> date:
-    """The first day of the month `months` after the month of `d`."""
-    index = d.year * 12 + (d.month - 1) + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_end(d: date) -> date:
-    return add_months(d, 1) - timedelta(days=1)
-
-
-def quarter_start(d: date) -> date:
-    return date(d.year, (d.month - 1) // 3 * 3 + 1, 1)
 
 
 @dataclass(frozen=True, order=True)
@@ -139,7 +149,7 @@ class Period:
         return (self.end - self.start).days + 1
 
     def previous(self) -> Period:
-        """The period of equal length that ends the day before this one starts (for deltas)."""
+        """The period of equal length that ends the day before this one starts."""
         end = self.start - timedelta(days=1)
         return Period(end - timedelta(days=self.days - 1), end)
 
@@ -151,56 +161,12 @@ class Period:
 
     @classmethod
     def named(cls, name: PeriodName | str, as_of: date, first_day: date | None = None) -> Period:
-        """A predefined period ending at `as_of`.
-
-        `first_day` is the date of the first counted request, needed only by `all-time`; with no
-        counted request at all, `all-time` is the single day `as_of`.
-        """
-        name = PeriodName(name)
-        if name is PeriodName.LAST_7_DAYS:
-            return cls(as_of - timedelta(days=6), as_of)
-        if name is PeriodName.LAST_30_DAYS:
-            return cls(as_of - timedelta(days=29), as_of)
-        if name in _MONTHS_BACK:
-            return cls(add_months(as_of.replace(day=1), -(_MONTHS_BACK[name] - 1)), as_of)
-        if name is PeriodName.YEAR_TO_DATE:
-            return cls(date(as_of.year, 1, 1), as_of)
-        if name is PeriodName.MONTH_TO_DATE:
-            return cls(as_of.replace(day=1), as_of)
-        if name is PeriodName.LAST_MONTH:
-            start = add_months(as_of, -1)
-            return cls(start, month_end(start))
-        if name is PeriodName.QUARTER_TO_DATE:
-            return cls(quarter_start(as_of), as_of)
-        if name is PeriodName.LAST_QUARTER:
-            start = add_months(quarter_start(as_of), -3)
-            return cls(start, month_end(add_months(start, 2)))
-        start = as_of if first_day is None else min(first_day, as_of)
-        return cls(start, as_of)
-
-
-_MONTHS_BACK = {
-    PeriodName.LAST_3_MONTHS: 3,
-    PeriodName.LAST_6_MONTHS: 6,
-    PeriodName.LAST_12_MONTHS: 12,
-}
-_MONTH_STEP = {
-    **_MONTHS_BACK,
-    PeriodName.MONTH_TO_DATE: 1,
-    PeriodName.LAST_MONTH: 1,
-    PeriodName.QUARTER_TO_DATE: 3,
-    PeriodName.LAST_QUARTER: 3,
-    PeriodName.YEAR_TO_DATE: 12,
-}
+        return PeriodName(name).period(as_of, first_day)
 
 
 def auto_granularity(period: Period) -> Granularity:
     n = period.days
-    if n <= 31:
-        return Granularity.DAY
-    if n <= 731:
-        return Granularity.MONTH
-    return Granularity.YEAR
+    return Granularity.DAY if n <= 31 else Granularity.MONTH if n <= 731 else Granularity.YEAR
 
 
 @dataclass(frozen=True)
@@ -225,10 +191,8 @@ def buckets(period: Period, granularity: Granularity) -> tuple[Bucket, ...]:
     out = []
     start = granularity.floor(period.start)
     while start <= period.end:
-        nxt = granularity.next_start(start)
-        natural_last = nxt - timedelta(days=1)
-        first = max(start, period.start)
-        last = min(natural_last, period.end)
-        out.append(Bucket(start, first, last, partial=(first != start or last != natural_last)))
-        start = nxt
+        natural_last = granularity.next_start(start) - timedelta(days=1)
+        first, last = max(start, period.start), min(natural_last, period.end)
+        out.append(Bucket(start, first, last, partial=(first, last) != (start, natural_last)))
+        start = natural_last + timedelta(days=1)
     return tuple(out)

@@ -16,9 +16,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from metrics.rules import REQUEST_READ, SCHEMAS, Checker, check_schema
+from metrics.model import MICRO
+from metrics.rules import (
+    MAX_CREDITS,
+    NUMBER,
+    REQUEST_READ,
+    SCHEMAS,
+    STRING,
+    YEARS,
+    Checker,
+    check_schema,
+    numbers,
+)
 
 BATCH_ROWS = 65_536
 JSON_LIMIT = 1 << 20
@@ -27,6 +39,7 @@ TICKS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 # 0001-01-01 and 10000-01-01 as seconds since the epoch.
 FIRST_S, END_S = -62_135_596_800, 253_402_300_800
 I64 = np.iinfo(np.int64)
+NEVER = I64.max
 
 
 def valid_timezone(tz) -> bool:
@@ -164,6 +177,40 @@ def batches(unit: Unit, columns=REQUEST_READ) -> Iterator[pa.RecordBatch]:
         yield b.select(list(columns))
 
 
+def columns(chk: Checker, file: str, table: pa.Table, unit: str, labels) -> dict:
+    """A checked small table's declared columns as the engine keeps them: strings as Arrow,
+    amounts as int64 micro-credits, instants as int64 ticks of `unit` (NEVER when null or
+    absent). Broken values become 0: the rules already reject their dataset."""
+    out = {}
+    for col in SCHEMAS[file]:
+        values = table[col.name].combine_chunks() if col.name in table.column_names else None
+        if col.kind == STRING:
+            out[col.name] = strings(values)
+        elif col.kind == NUMBER:
+            v = numbers(pc.cast(values, pa.float64(), safe=False), 0)
+            ok = np.isfinite(v) & (v >= 0) & (v <= MAX_CREDITS)
+            out[col.name] = np.rint(np.where(ok, v, 0) * MICRO).astype(np.int64)
+        elif values is None:
+            out[col.name] = np.full(table.num_rows, NEVER)
+        else:
+            ticks, outside = instants(values, unit)
+            chk.rows(file, col.name, YEARS, outside, labels)
+            out[col.name] = np.where(values.is_null().to_numpy(zero_copy_only=False), NEVER, ticks)
+    return out
+
+
+def codes(values: pa.Array, keys: pa.Array) -> np.ndarray:
+    """Each value's row in `keys` (-1: absent or null), compared as bytes."""
+    found = pc.index_in(pc.cast(values, pa.large_binary()), value_set=keys.cast(pa.large_binary()))
+    return numbers(found, -1).astype(np.int32)
+
+
+def strings(values) -> pa.Array:
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values.cast(pa.string())
+
+
 def instants(values, unit: str) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps (naive ones are UTC, dates midnight UTC) as int64 ticks of `unit`, and which
     lie outside the years 1 to 9999. Values beyond what `unit` holds are clamped, which keeps
@@ -173,7 +220,7 @@ def instants(values, unit: str) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
     if pa.types.is_date(t):
         values, t = values.cast(pa.timestamp("s")), pa.timestamp("s")
-    raw = values.cast(pa.int64()).fill_null(0).to_numpy()
+    raw = numbers(values.cast(pa.int64()), 0)
     per_s = TICKS[t.unit]
     outside = (raw < FIRST_S * per_s) | (raw >= END_S * per_s)
     factor = TICKS[unit] // per_s if TICKS[unit] >= per_s else 0

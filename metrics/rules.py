@@ -183,12 +183,17 @@ def _decodes(raw: bytes) -> bool:
 
 
 def _indices(values: pa.DictionaryArray) -> np.ndarray:
-    return values.indices.fill_null(-1).to_numpy()
+    return numbers(values.indices, -1)
+
+
+def numbers(values, fill) -> np.ndarray:
+    """A numeric Arrow array as numpy with nulls as `fill`; no copy when there are none."""
+    return (values.fill_null(fill) if values.null_count else values).to_numpy()
 
 
 def floats(values) -> np.ndarray:
     """A numeric column as float64, nulls as NaN (they have their own rule)."""
-    return pc.cast(values, pa.float64(), safe=False).fill_null(np.nan).to_numpy()
+    return numbers(pc.cast(values, pa.float64(), safe=False), np.nan)
 
 
 def bad_amounts(values: np.ndarray, nulls: np.ndarray) -> np.ndarray:
@@ -197,6 +202,8 @@ def bad_amounts(values: np.ndarray, nulls: np.ndarray) -> np.ndarray:
 
 
 def nulls(values) -> np.ndarray:
+    if not values.null_count:
+        return np.zeros(len(values), dtype=bool)
     return values.is_null().to_numpy(zero_copy_only=False)
 
 

@@ -31,6 +31,7 @@ from metrics.rules import (
     floats,
     invalid_utf8,
     nulls,
+    numbers,
     refers_rule,
     text,
 )
@@ -174,14 +175,9 @@ class _Codes:
     one row group share their dictionaries."""
 
     def __init__(self, keys: Keys) -> None:
-        self.users = _PerValue(lambda d: (_positions(d, keys.users),))
-        self.licenses = _PerValue(lambda d: (_positions(d, keys.licenses),))
+        self.users = _PerValue(lambda d: (read.codes(d, keys.users),))
+        self.licenses = _PerValue(lambda d: (read.codes(d, keys.licenses),))
         self.tools = _PerValue(_tool_codes)
-
-
-def _positions(dictionary: pa.Array, keys: pa.Array) -> np.ndarray:
-    found = pc.index_in(dictionary.cast(pa.large_binary()), value_set=keys.cast(pa.large_binary()))
-    return found.fill_null(-1).to_numpy().astype(np.int32)
 
 
 def _tool_codes(dictionary: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -208,6 +204,6 @@ class _PerValue:
                 np.append(t, t.dtype.type(-1 if t.dtype != bool else 0))
                 for t in self._compute(values.dictionary)
             )
-        rows = values.indices.fill_null(-1).to_numpy()
+        rows = numbers(values.indices, -1)
         picked = tuple(t[rows] for t in self._tables)
         return picked[0] if len(picked) == 1 else picked

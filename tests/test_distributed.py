@@ -1,0 +1,144 @@
+"""`--scheduler`: the engine on a real Dask cluster, a `dask scheduler` and two `dask worker`
+processes on this machine, must print byte for byte what it prints alone, with both workers
+doing part of the work."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.datasets import worked_example
+from tests.test_reading import _org, _write
+
+pytest.importorskip("distributed")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    from distributed import Client
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    logs = tmp_path_factory.mktemp("dask")
+    common = ["--no-dashboard"]
+    cmds = [
+        [
+            sys.executable,
+            "-m",
+            "dask",
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            address.rsplit(":", 1)[1],
+            *common,
+        ]
+    ]
+    cmds += [
+        [
+            sys.executable,
+            "-m",
+            "dask",
+            "worker",
+            address,
+            "--nworkers",
+            "1",
+            "--nthreads",
+            "1",
+            "--memory-limit",
+            "2GB",
+            *common,
+        ]
+    ] * 2
+    procs = []
+    try:
+        for i, cmd in enumerate(cmds):
+            log = open(logs / f"{i}.log", "w")  # noqa: SIM115 - closed with the process
+            procs.append((subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log), log))
+            if i == 0:
+                time.sleep(1)
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            yield address, client
+    finally:
+        for proc, log in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+
+
+def _run(*args, scheduler=None):
+    extra = ["--scheduler", scheduler] if scheduler else []
+    return subprocess.run(
+        [sys.executable, "-m", "metrics", *args, "--no-cache", *extra],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+def _executed(client) -> dict:
+    return client.run(lambda dask_worker: dask_worker.state.executed_count)
+
+
+def test_every_command_prints_the_same_bytes_on_a_two_worker_cluster(cluster, tmp_path):
+    address, client = cluster
+    users, licenses, reqs, topups = _org(6_000)
+    root = _write(tmp_path / "org", users, licenses, reqs, topups, partitioned=True)
+    before = _executed(client)
+    for args in (
+        ("report", "--start", "2026-01-01", "--end", "2026-03-31", "--format", "json"),
+        ("report", "--period", "all-time", "--as-of", "2026-03-31", "--granularity", "week"),
+        ("teams", "--period", "last-month", "--as-of", "2026-03-31", "--format", "json"),
+        ("forecast", "--as-of", "2026-03-10", "--format", "json"),
+    ):
+        alone = _run(*args[:1], "--data", str(root), *args[1:])
+        spread = _run(*args[:1], "--data", str(root), *args[1:], scheduler=address)
+        assert alone.returncode == 0, alone.stderr
+        assert (spread.returncode, spread.stdout, spread.stderr) == (0, alone.stdout, b"")
+    after = _executed(client)
+    # Both workers scanned units and folded partitions: the job was spread, not shipped.
+    assert all(after[w] > before.get(w, 0) for w in after) and len(after) == 2
+
+
+def test_a_rejected_dataset_is_rejected_alike(cluster, tmp_path):
+    address, _ = cluster
+    users, licenses, reqs, _ = _org(3_000)
+    reqs[2_999]["request_id"] = reqs[10]["request_id"]
+    reqs[1_500]["user_id"] = "ghost"
+    root = _write(tmp_path / "bad", users, licenses, reqs)
+    args = ("report", "--data", str(root), "--period", "all-time", "--format", "json")
+    alone, spread = _run(*args), _run(*args, scheduler=address)
+    assert alone.returncode == spread.returncode == 3
+    assert spread.stdout == b"" and spread.stderr == alone.stderr
+    assert b"must be unique" in spread.stderr and b"ghost" not in spread.stdout
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
+    root = worked_example(tmp_path / "one")
+    p = _run(
+        "report",
+        "--data",
+        str(root),
+        "--period",
+        "all-time",
+        scheduler=f"tcp://127.0.0.1:{_free_port()}",
+    )
+    assert p.returncode == 2 and b"Traceback" not in p.stderr
+    assert b"scheduler" in p.stderr
