@@ -101,9 +101,9 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     ):
         if col.null_count:
             chk.rows(f, name, NOT_NULL, nulls(col), labels)
-        if name in ("request_id", "user_id", "license_id", "tool"):
-            if (bad := invalid_utf8(col)) is not None:
-                chk.rows(f, name, UTF8, bad, labels)
+        strings = name in ("request_id", "user_id", "license_id", "tool")
+        if strings and (bad := invalid_utf8(col)) is not None:
+            chk.rows(f, name, UTF8, bad, labels)
     user, lic = codes.users(user_col), codes.licenses(lic_col)
     chk.rows(f, "user_id", refers_rule("users.parquet"), (user < 0) & ~nulls(user_col), labels)
     known = lic >= 0
