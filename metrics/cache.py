@@ -66,25 +66,25 @@ def key(root: Path, timezone: str) -> str:
     return h.hexdigest()[:32]
 
 
-def load(folder: Path, key: str) -> list[dict] | None:
-    """The cached ledger parts, or None when there is no entry or it does not read back whole."""
+def load(folder: Path, key: str, parts) -> bool:
+    """Adds the cached ledger's partitions to `parts` (a `dataset.Parts`), one at a time;
+    False when there is no entry or it does not read back whole."""
     entry = folder / key
     try:
         meta = json.loads((entry / "meta.json").read_text())
-        parts = []
         for i, rows in enumerate(meta["rows"]):
-            with pa.memory_map(str(entry / f"part-{i}.arrow")) as source:
+            with pa.OSFile(str(entry / f"part-{i}.arrow")) as source:
                 table = ipc.open_file(source).read_all()
             if table.schema != ledger.SCHEMA or table.num_rows != rows:
-                return None
-            parts.append({n: table[n].to_numpy() for n in ledger.ROWS})
+                return False
+            parts.add({n: table[n].to_numpy() for n in ledger.ROWS})
         os.utime(entry / "meta.json")  # eviction goes by last use
-        return parts
+        return True
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
-        return None
+        return False
 
 
-def store(folder: Path, key: str, parts: list[dict]) -> None:
+def store(folder: Path, key: str, parts) -> None:
     """Best effort: an unwritable cache costs speed, never an answer."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -92,19 +92,26 @@ def store(folder: Path, key: str, parts: list[dict]) -> None:
     except OSError:
         return
     try:
+        rows = []
         for i, part in enumerate(parts):
-            table = pa.table([part[n] for n in ledger.ROWS], schema=ledger.SCHEMA)
+            table = pa.table([part.load()[n] for n in ledger.ROWS], schema=ledger.SCHEMA)
             options = ipc.IpcWriteOptions(compression="lz4")
             with ipc.new_file(str(tmp / f"part-{i}.arrow"), table.schema, options=options) as f:
                 f.write_table(table)
-        (tmp / "meta.json").write_text(json.dumps({"rows": [len(p["day"]) for p in parts]}))
+            rows.append(table.num_rows)
+        (tmp / "meta.json").write_text(json.dumps({"rows": rows}))
         entry = folder / key
-        if entry.exists():  # an entry that did not read back
-            shutil.rmtree(entry, ignore_errors=True)
+        if entry.exists() and not load(folder, key, _Discard()):
+            shutil.rmtree(entry, ignore_errors=True)  # an entry that does not read back
         os.rename(tmp, entry)
     except (OSError, pa.ArrowException):
         shutil.rmtree(tmp, ignore_errors=True)  # another process's entry won, or the disk is full
     evict(folder)
+
+
+class _Discard:
+    def add(self, rows) -> None:
+        pass
 
 
 def evict(folder: Path, max_mb: float | None = None, max_age_days: float | None = None) -> None:

@@ -8,6 +8,7 @@ being added up.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -71,9 +72,34 @@ class Part:
     def load(self) -> dict:
         if self.rows is not None:
             return self.rows
-        with pa.memory_map(str(self.path)) as source:
+        with pa.OSFile(str(self.path)) as source:
             table = pa.ipc.open_file(source).read_all()
         return {n: table[n].to_numpy() for n in ledger.ROWS}
+
+
+class Parts(list):
+    """The ledger's partitions as they are added: in memory while they fit `limit` bytes, then
+    all in files of a private temporary folder, removed with the last reference to it."""
+
+    ROW_BYTES = 48
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.held, self.folder = limit, 0, None
+
+    def add(self, rows: dict) -> None:
+        self.held += len(rows["day"]) * self.ROW_BYTES
+        self.append(Part(rows=rows))
+        if self.held > self.limit:
+            if self.folder is None:
+                self.folder = tempfile.TemporaryDirectory(prefix="ai-console-ledger-")
+            for i, part in enumerate(self):
+                if part.rows is not None:
+                    path = Path(self.folder.name) / f"part-{i}.arrow"
+                    table = pa.table([part.rows[n] for n in ledger.ROWS], schema=ledger.SCHEMA)
+                    with pa.ipc.new_file(str(path), ledger.SCHEMA) as f:
+                        f.write_table(table)
+                    self[i] = Part(path=path)
 
 
 def distinct(index: np.ndarray, user: np.ndarray, n_index: int, n_users: int):

@@ -80,10 +80,12 @@ class DaskRunner:
         ]
         return np.concatenate([np.empty(0, np.uint64), *self.client.gather(found)])
 
-    def folds(self, ctx, parts: int) -> list[dict]:
+    def folds(self, ctx, parts: int):
         ctx = self.client.scatter(ctx, broadcast=True)
         folded = [
             self.client.submit(_fold, ctx, *self._per_part(self.scans, ("rows", p)), pure=False)
             for p in range(parts)
         ]
-        return self.client.gather(folded)
+        for future in folded:  # one partition at a time in the client's memory
+            yield future.result()
+            future.release()

@@ -13,7 +13,7 @@ import math
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from metrics import cache, ledger, read, scan
-from metrics.dataset import Dataset, Licenses, Part, Tables
+from metrics.dataset import Dataset, Licenses, Parts, Tables
 from metrics.model import DatasetError, Issue
 from metrics.rules import (
     MAX_TOTAL_MICRO,
@@ -35,8 +35,8 @@ from metrics.rules import (
 from metrics.scan import ROWS_SCHEMA, Keys, Scanned, route_hashes, scan_unit
 
 DEFAULT_MEMORY = 2 << 30
-# Bytes a counted request takes while its partition is folded, and a ledger row kept.
-FOLD_BYTES, LEDGER_BYTES = 200, 48
+# Bytes a counted request takes while its partition is folded.
+FOLD_BYTES = 200
 Progress = Callable[[int, int, str], None]
 
 
@@ -75,13 +75,14 @@ def open_dataset(
     units, unit = found or ([], "us")
     tables = _small_tables(chk, root, name, tz, unit)
     folder = None if cache_dir is False else Path(cache_dir or cache.default_dir())
-    if tables is not None and found is not None and not chk.found and folder is not None:
-        parts = cache.load(folder, key)
-        if parts is not None:
-            return Dataset(root, tables, _keep(parts, memory_setting(memory)), key)
-    parts = _requests(chk, root, tables, units, scheduler, memory_setting(memory), progress)
+    parts = Parts(memory_setting(memory) // 4)
+    usable = tables is not None and found is not None and not chk.found and folder is not None
+    if usable and cache.load(folder, key, parts):
+        return Dataset(root, tables, parts, key)
+    parts = Parts(memory_setting(memory) // 4)
+    _requests(chk, root, tables, units, scheduler, memory_setting(memory), progress, parts)
     if folder is not None:
-        cache.store(folder, key, [p.load() for p in parts])
+        cache.store(folder, key, parts)
     return Dataset(root, tables, parts, key)
 
 
@@ -92,20 +93,6 @@ def validate(path, timezone: str | None = None) -> list[Issue]:
     except DatasetError as exc:
         return list(exc.issues)
     return []
-
-
-def _keep(parts: list[dict], memory: int) -> list[Part]:
-    """Ledger partitions in memory while they fit a quarter of the setting, else on disk."""
-    if sum(len(p["day"]) for p in parts) * LEDGER_BYTES <= memory // 4:
-        return [Part(rows=p) for p in parts]
-    folder = Path(tempfile.mkdtemp(prefix="ai-console-ledger-"))
-    out = []
-    for i, p in enumerate(parts):
-        path = folder / f"part-{i}.arrow"
-        with pa.ipc.new_file(str(path), ledger.SCHEMA) as f:
-            f.write_table(pa.table([p[n] for n in ledger.ROWS], schema=ledger.SCHEMA))
-        out.append(Part(path=path))
-    return out
 
 
 # -- the small tables ----------------------------------------------------------------------
@@ -164,18 +151,18 @@ def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Ta
 # -- the requests --------------------------------------------------------------------------
 
 
-def _requests(chk, root, tables, units, scheduler, memory, progress) -> list[Part]:
+def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Parts) -> None:
     """Scan, check and fold the requests; raises `DatasetError` with every broken rule."""
     if tables is None or not units:
         raise DatasetError(
             str(root), chk.issues or [Issue("requests", None, "could not be read", 0)]
         )
-    parts = max(1, math.ceil(sum(u.rows for u in units) * FOLD_BYTES / (memory / 3)))
+    n = max(1, math.ceil(sum(u.rows for u in units) * FOLD_BYTES / (memory / 3)))
     if scheduler:
         from metrics.distributed import DaskRunner
 
         runner = DaskRunner(scheduler)
-        parts = max(parts, 2 * runner.threads)  # so that every worker folds some
+        n = max(n, 2 * runner.threads)  # so that every worker folds some
     else:
         runner = LocalRunner(memory // 3, progress)
     lic = tables.licenses
@@ -184,8 +171,8 @@ def _requests(chk, root, tables, units, scheduler, memory, progress) -> list[Par
         users=tables.users["user_id"].combine_chunks(),
         licenses=lic.ids,
         owner=lic.owner,
-        part=((spread >> np.uint64(32)) % np.uint64(parts)).astype(np.int64),
-        id_parts=parts,
+        part=((spread >> np.uint64(32)) % np.uint64(n)).astype(np.int64),
+        id_parts=n,
         unit=tables.unit,
     )
     ctx = ledger.Context(
@@ -204,7 +191,8 @@ def _requests(chk, root, tables, units, scheduler, memory, progress) -> list[Par
             _exact_duplicates(chk, units, runner.repeated(units, keys, rehash=bool(ranges)))
         if chk.found:
             raise DatasetError(str(root), chk.issues)
-        return _keep(runner.folds(ctx, parts), memory)
+        for rows in runner.folds(ctx, n):
+            parts.add(rows)
 
 
 def _exact_duplicates(chk, units, repeated: np.ndarray) -> None:
@@ -271,13 +259,11 @@ class LocalRunner:
         found = [repeated_hashes(self.spill.get(("ids", p))) for p in range(keys.id_parts)]
         return np.concatenate([np.empty(0, np.uint64), *found])
 
-    def folds(self, ctx, parts: int) -> list[dict]:
-        out = []
+    def folds(self, ctx, parts: int) -> Iterator[dict]:
         for p in range(parts):
             self.progress(p, parts, "computing the quota ledger")
-            out.append(fold_part(self.spill.get(("rows", p)), ctx))
+            yield fold_part(self.spill.get(("rows", p)), ctx)
             self.spill.drop(("rows", p))
-        return out
 
 
 class Spill:

@@ -13,6 +13,7 @@ import pytest
 
 import metrics
 from metrics import Period, cache, ledger
+from metrics.dataset import Parts
 from tests.datasets import license_, request, user, worked_example, write_dataset
 
 PERIOD = Period(date(2026, 1, 1), date(2026, 2, 28))
@@ -91,10 +92,10 @@ def test_a_corrupt_cache_entry_is_recomputed_and_rewritten(tmp_path):
     folder = tmp_path / "cache"
     ds = metrics.open_dataset(root, cache_dir=folder)
     (folder / ds.fingerprint / "part-0.arrow").write_bytes(b"garbage")
-    assert cache.load(folder, ds.fingerprint) is None
+    assert not cache.load(folder, ds.fingerprint, Parts(2**30))
     again = metrics.open_dataset(root, cache_dir=folder)
     assert again.report(PERIOD) == ds.report(PERIOD)
-    assert cache.load(folder, ds.fingerprint) is not None
+    assert cache.load(folder, ds.fingerprint, Parts(2**30))
 
 
 def test_entries_are_evicted_by_age_and_total_size_and_nothing_else_is_touched(tmp_path):
@@ -139,7 +140,7 @@ def test_two_processes_writing_one_entry_never_corrupt_it(tmp_path):
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert outputs == ["18.0"] * 4
     (entry,) = folder.iterdir()
-    assert cache.load(folder, entry.name) is not None
+    assert cache.load(folder, entry.name, Parts(2**30))
 
 
 def test_an_unwritable_cache_costs_nothing_but_speed(tmp_path):
@@ -155,7 +156,11 @@ def test_an_unwritable_cache_costs_nothing_but_speed(tmp_path):
 def test_a_ledger_beyond_the_memory_setting_is_answered_from_disk_alike(tmp_path, memory):
     root = worked_example(tmp_path / "ds")
     ds = metrics.open_dataset(root, cache_dir=tmp_path / "cache", memory=memory)
-    small = metrics.opening._keep([p.load() for p in ds._parts], 1)
+    small = Parts(1)
+    for part in ds._parts:
+        small.add(part.load())
     assert all(p.path is not None for p in small)
     on_disk = metrics.Dataset(root, ds.tables, small, ds.fingerprint)
     assert on_disk.report(PERIOD) == ds.report(PERIOD)
+    again = metrics.open_dataset(root, cache_dir=tmp_path / "cache", memory=64 << 20)
+    assert again.report(PERIOD) == ds.report(PERIOD)
