@@ -94,6 +94,10 @@ def main() -> None:
         "credits": {
             "builtin": round(sum(s["builtin"] for s in series) / 1e6, 6),
             "topup": round(sum(s["topup"] for s in series) / 1e6, 6),
+            "micro": {
+                "builtin": [int(s["builtin"]) for s in series],
+                "topup": [int(s["topup"]) for s in series],
+            },
         },
         "limit_hits": {
             "users": hit_total,
