@@ -311,12 +311,11 @@ class Dataset(Views):
         now = int(self.day_starts([as_of + timedelta(days=1)])[0]) - 1
         n = len(lic)
         month = np.datetime64(as_of, "M") - back
+        after = int((month + 1).astype("datetime64[D]").astype(np.int64))
         qp = np.full(n, month.astype(np.int64))
         first = np.full(n, month.astype("datetime64[D]").astype(np.int64))
-        last = np.full(n, (month + 1).astype("datetime64[D]").astype(np.int64) - 1)
-        judged = np.full(
-            n, now if not back else int(self.day_starts([from_day(last[0] + 1)])[0]) - 1
-        )
+        last = np.full(n, after - 1)
+        judged = np.full(n, int(self.day_starts([from_day(after)])[0]) - 1 if back else now)
         cyc = lic.phase != ledger.NO_CYCLE
         if cyc.any():
             span = 30 * 86_400 * ledger.TICKS[self.unit]

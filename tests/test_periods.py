@@ -75,3 +75,49 @@ def test_previous_period_has_equal_length_and_ends_the_day_before():
 def test_a_period_cannot_end_before_it_starts():
     with pytest.raises(ValueError, match="before its start"):
         Period(date(2026, 3, 2), date(2026, 3, 1))
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "end"),
+    [
+        ("month-to-date", date(2026, 11, 1), AS_OF),
+        ("last-month", date(2026, 10, 1), date(2026, 10, 31)),
+        ("quarter-to-date", date(2026, 10, 1), AS_OF),
+        ("last-quarter", date(2026, 7, 1), date(2026, 9, 30)),
+    ],
+)
+def test_calendar_months_and_quarters(name, start, end):
+    assert Period.named(name, AS_OF) == Period(start, end)
+
+
+def test_last_quarter_and_month_cross_a_year_start():
+    assert Period.named("last-quarter", date(2026, 2, 10)) == Period(
+        date(2025, 10, 1), date(2025, 12, 31)
+    )
+    assert Period.named("last-month", date(2026, 1, 1)) == Period(
+        date(2025, 12, 1), date(2025, 12, 31)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "as_of", "start", "end"),
+    [
+        ("last-month", date(2026, 3, 31), date(2026, 1, 1), date(2026, 1, 31)),  # Feb against Jan
+        ("month-to-date", date(2026, 3, 31), date(2026, 2, 1), date(2026, 2, 28)),
+        ("month-to-date", date(2026, 11, 24), date(2026, 10, 1), date(2026, 10, 24)),
+        ("quarter-to-date", date(2026, 11, 24), date(2026, 7, 1), date(2026, 8, 24)),
+        ("last-quarter", date(2026, 1, 5), date(2025, 7, 1), date(2025, 9, 30)),
+        ("last-3-months", AS_OF, date(2026, 6, 1), date(2026, 8, 24)),
+        ("year-to-date", AS_OF, date(2025, 1, 1), date(2025, 11, 24)),
+        ("last-30-days", AS_OF, date(2026, 9, 26), date(2026, 10, 25)),
+    ],
+)
+def test_deltas_compare_with_the_previous_period_of_the_same_kind(name, as_of, start, end):
+    kind = PeriodName(name)
+    assert kind.previous(Period.named(kind, as_of)) == Period(start, end)
+
+
+def test_every_period_has_a_label_for_people():
+    labels = [p.label for p in PeriodName]
+    assert "This month" in labels and "Last quarter" in labels and "Last 12 months" in labels
+    assert len(set(labels)) == len(labels)
