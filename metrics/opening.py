@@ -286,7 +286,7 @@ class Spill:
     def put(self, key: tuple, batch: pa.RecordBatch) -> None:
         with self.lock:
             self.memory.setdefault(key, []).append(batch)
-            self.held += batch.nbytes
+            self.held += batch.get_total_buffer_size()
             if self.limit and self.held > self.limit:
                 for k in list(self.memory):
                     self._write(k)
@@ -300,7 +300,7 @@ class Spill:
             self.files[key] = (pa.ipc.new_stream(str(path), schema), path)
         for batch in self.memory.pop(key):
             self.files[key][0].write_batch(batch)
-            self.held -= batch.nbytes
+            self.held -= batch.get_total_buffer_size()
 
     def get(self, key) -> list[pa.RecordBatch]:
         out = []
@@ -312,5 +312,5 @@ class Spill:
         return out + self.memory.get(key, [])
 
     def drop(self, key) -> None:
-        self.held -= sum(b.nbytes for b in self.memory.pop(key, []))
+        self.held -= sum(b.get_total_buffer_size() for b in self.memory.pop(key, []))
         self.files.pop(key, None)

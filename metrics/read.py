@@ -167,14 +167,22 @@ def dataset_files(root: Path) -> list[Path]:
 
 
 def batches(unit: Unit, columns=REQUEST_READ) -> Iterator[pa.RecordBatch]:
+    """The unit's rows in batches. The id columns of the whole row group are read at once, as
+    dictionaries: one dictionary per row group, so an id is looked up once per row group rather
+    than once per batch (a file's dictionary page overflows for 100,000 users)."""
     names = [c for c in columns if c in pq.read_schema(unit.path).names]
-    pf = pq.ParquetFile(unit.path, read_dictionary=[c for c in DICTIONARY_COLUMNS if c in names])
-    keys = dict(unit.keys)
-    for b in pf.iter_batches(BATCH_ROWS, row_groups=[unit.row_group], columns=names):
-        for k in columns:
-            if k not in names:
-                b = b.append_column(k, pa.array([keys[k]] * b.num_rows, pa.string()))
-        yield b.select(list(columns))
+    ids = [c for c in DICTIONARY_COLUMNS if c in names]
+    pf = pq.ParquetFile(unit.path, read_dictionary=ids)
+    whole = pf.read_row_group(unit.row_group, columns=ids)
+    rest = [c for c in names if c not in ids] or names[:1]
+    at, keys = 0, dict(unit.keys)
+    for b in pf.iter_batches(BATCH_ROWS, row_groups=[unit.row_group], columns=rest):
+        n = b.num_rows
+        out = {c: whole[c].slice(at, n).combine_chunks() for c in ids}
+        out.update({c: b.column(c) for c in rest})
+        out.update({k: pa.array([keys[k]] * n, pa.string()) for k in columns if k not in names})
+        at += n
+        yield pa.record_batch([out[c] for c in columns], names=list(columns))
 
 
 def columns(chk: Checker, file: str, table: pa.Table, unit: str, labels) -> dict:

@@ -121,10 +121,13 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     micro = np.rint(credit[keep] * MICRO).astype(np.int64)
     out.micro += exact_sum(micro)
     part = keys.part[owner[keep]]
-    for p in np.unique(part):
-        at = keep[part == p]
-        rows = [ts[at], lic[at], tool[at], micro[part == p], rid.take(at).cast(pa.large_string())]
-        put(("rows", int(p)), pa.record_batch(rows, schema=ROWS_SCHEMA))
+    by_part = np.argsort(part, kind="stable")
+    at = keep[by_part]
+    ids = rid.take(at).cast(pa.large_string())
+    rows = pa.record_batch([ts[at], lic[at], tool[at], micro[by_part], ids], schema=ROWS_SCHEMA)
+    bounds = np.searchsorted(part[by_part], np.arange(keys.part.max(initial=0) + 2))
+    for p in np.flatnonzero(np.diff(bounds)):
+        put(("rows", int(p)), rows.slice(bounds[p], bounds[p + 1] - bounds[p]))
     _ids(rid.drop_null() if rid.null_count else rid, keys, out, put)
 
 
