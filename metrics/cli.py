@@ -18,7 +18,7 @@ from metrics.opening import open_dataset
 from metrics.periods import Granularity, Period, PeriodName
 from metrics.read import valid_timezone
 
-EXIT_USAGE, EXIT_DATASET = 2, 3
+EXIT_DATASET = 3
 
 
 def _date(text: str) -> date:
@@ -136,58 +136,57 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _c(micro: int) -> str:
-    """Credits for people: grouped thousands, at least 2 decimals, exact to the micro-credit."""
-    whole, _, frac = Exact(micro).decimal().partition(".")
-    return f"{int(whole):,}.{frac.ljust(2, '0')}"
+def _cell(value) -> str:
+    """Credits with grouped thousands and at least 2 decimals, exact to the micro-credit."""
+    if isinstance(value, Exact):
+        whole, _, frac = value.decimal().partition(".")
+        return f"{int(whole):,}.{frac.ljust(2, '0')}"
+    return "-" if value is None else str(value)
 
 
-def _grid(cols: tuple, rows: list[tuple], foot: list[tuple] = ()) -> list[str]:
-    widths = [max(len(r[i]) for r in [cols, *rows, *foot]) for i in range(len(cols))]
+def _grid(cols: tuple, rows: list[list], foot: list[list]) -> list[str]:
+    cells = [list(cols), *([_cell(v) for v in r] for r in [*rows, *foot])]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
 
     def line(r):
         return "  ".join(
             v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
         )
 
+    lines = [line(r) for r in cells]
     rule = "  ".join("-" * w for w in widths)
-    return [line(cols), rule, *map(line, rows), *([rule, *map(line, foot)] if foot else [])]
+    return [
+        lines[0],
+        rule,
+        *lines[1 : len(rows) + 1],
+        *([rule] if foot else []),
+        *lines[len(rows) + 1 :],
+    ]
 
 
 def render(answer, ds: Dataset) -> str:
     """The same answer for a person."""
     j = answer.to_json()
+    when = f"as of {j['as_of']}" if "as_of" in j else f"{j['start']} .. {j['end']}"
+    head, foot, rows, total = [f"{ds.name} - {when} ({j['timezone']})"], [], [], []
     if isinstance(answer, Report):
-        c, h, u = answer.credits, answer.limit_hits, answer.active_users
-        head = f"{ds.name} - {j['start']} .. {j['end']} ({j['timezone']}), by {j['granularity']}"
+        c, h, u = j["credits"], j["limit_hits"], j["active_users"]
+        head[0] += f", by {j['granularity']}"
         if answer.teams:
-            head += "\nteams: " + ", ".join(str(t) for t in sorted(answer.teams, key=str))
+            head.append("teams: " + ", ".join(sorted(str(t) for t in answer.teams)))
         cols = ("bucket", "active users", "built-in", "top-up", "total", "users hit limit")
-        rows = [
-            (
-                b.label.isoformat() + (" *" if b.partial else ""),
-                str(u.series[i]),
-                _c(c.micro_builtin[i]),
-                _c(c.micro_topup[i]),
-                _c(c.micro_builtin[i] + c.micro_topup[i]),
-                str(h.series[i]),
-            )
-            for i, b in enumerate(answer.buckets)
+        series = (u["series"], *c["series"].values(), h["series"])
+        labels = [b.label.isoformat() + " *" * b.partial for b in answer.buckets]
+        rows = [list(r) for r in zip(labels, *series, strict=True)]
+        total = [["period", u["total"], c["builtin"], c["topup"], c["total"], h["users"]]]
+        foot = [
+            f"Peak daily users who hit their limit: {h['peak_daily_users']} on {h['peak_day']}"
+            if h["peak_day"]
+            else "Peak daily users who hit their limit: 0"
         ]
-        s = c.sums_json()
-        total = (
-            "period",
-            str(u.total),
-            *(_c(s[k].micro) for k in ("builtin", "topup", "total")),
-            str(h.users),
-        )
-        peak = f"{h.peak_daily_users} on {h.peak_day}" if h.peak_day else "0"
-        foot = [f"Peak daily users who hit their limit: {peak}"]
         if any(b.partial for b in answer.buckets):
             foot.append("* partial bucket: only the days inside the period are counted")
-        return "\n".join([head, "", *_grid(cols, rows, [total]), "", *foot])
-    if "teams" in j:
-        head = f"{ds.name} - {j['start']} .. {j['end']} ({j['timezone']}), teams"
+    elif "teams" in j:
         cols = (
             "team",
             "licensed",
@@ -200,36 +199,26 @@ def render(answer, ds: Dataset) -> str:
         )
 
         def row(name, t):
-            a = "-" if t["adoption"] is None else f"{t['adoption']:.1%}"
-            cr = t["credits"]
-            return (
+            adoption = None if t["adoption"] is None else f"{t['adoption']:.1%}"
+            return [
                 name,
-                str(t["licensed_users"]),
-                str(t["active_users"]),
-                a,
-                *(_c(cr[k].micro) for k in ("builtin", "topup", "total")),
-                str(t["limit_hit_users"]),
-            )
+                t["licensed_users"],
+                t["active_users"],
+                adoption,
+                *t["credits"].values(),
+                t["limit_hit_users"],
+            ]
 
-        rows = [row(t["team"] if t["team"] is not None else "(no team)", t) for t in j["teams"]]
-        return "\n".join([head, "", *_grid(cols, rows, [row("organization", j["organization"])])])
-    head = f"{ds.name} - as of {j['as_of']} ({j['timezone']})"
-    cols = ("user", "license", "spent", "allowance", "expected to run out", "period ends")
-    rows = [
-        (
-            r.user_id,
-            r.license_id,
-            _c(r.spent),
-            _c(r.allowance),
-            r.projected_hit_day.isoformat(),
-            r.period_end.isoformat(),
-        )
-        for r in answer.at_risk
-    ]
-    m = j["topup_month"]
-    foot = (
-        f"Top-up AI Credits in {m['month'][:7]}: {_c(answer.topup_spent)} so far, "
-        f"{_c(answer.topup_projected)} expected for the whole month"
-    )
-    lines = _grid(cols, rows) if rows else ["Nobody is expected to run out before their reset."]
-    return "\n".join([head, "", *lines, "", foot])
+        rows = [row("(no team)" if t["team"] is None else t["team"], t) for t in j["teams"]]
+        total = [row("organization", j["organization"])]
+    else:
+        cols = ("user", "license", "spent", "allowance", "expected to run out", "period ends")
+        keys = ("user_id", "license_id", "spent", "allowance", "projected_hit_day", "period_end")
+        rows = [[r[k] for k in keys] for r in j["at_risk"]]
+        m = j["topup_month"]
+        foot = [
+            f"Top-up AI Credits in {m['month'][:7]}: {_cell(m['spent'])} so far, "
+            f"{_cell(m['projected'])} expected for the whole month"
+        ]
+    body = _grid(cols, rows, total) if rows or total else ["Nobody is expected to run out."]
+    return "\n".join([*head, "", *body, "", *foot])

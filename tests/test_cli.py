@@ -120,3 +120,27 @@ def test_rejected_dataset_exits_3_with_the_error_on_stderr(tmp_path):
     assert "users.parquet" in p.stderr and "Traceback" not in p.stderr
     missing = run("--data", str(tmp_path / "nowhere"), "--period", "all-time", "--format", "json")
     assert missing.returncode == 3 and missing.stdout == ""
+
+
+def test_a_closed_pipe_ends_quietly(data):
+    """`report | head -1`: the reader stops early, the command says nothing about it."""
+    cmd = f"{sys.executable} -m metrics report --data {data} --period all-time --format table"
+    p = subprocess.run(f"{cmd} | head -1", shell=True, capture_output=True, text=True, cwd=ROOT)
+    assert p.stdout.count("\n") == 1 and p.stderr == ""
+
+
+def test_help_speaks_of_the_docs_and_every_command():
+    p = subprocess.run(
+        [sys.executable, "-m", "metrics", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert p.returncode == 0 and "docs/metrics.md" in p.stdout and "section" not in p.stdout
+    assert all(c in p.stdout for c in ("report", "teams", "forecast"))
+
+
+def test_the_tool_filter_narrows_active_users_and_credits_but_not_limit_hits(data):
+    args = ("--data", str(data), "--start", "2026-01-01", "--end", "2026-02-28", "--format", "json")
+    every = json.loads(run(*args).stdout)
+    chat = json.loads(run(*args, "--tool", "ai_assistant_chat").stdout)
+    assert every["credits"]["total"] == 18.0 and chat["credits"]["total"] == 0.0
+    assert chat["active_users"]["total"] == 0 and chat["limit_hits"] == every["limit_hits"]
+    assert run(*args, "--tool", "autocomplete").returncode == 2
