@@ -92,7 +92,7 @@ def forecast(ds: Dataset, as_of: date, teams=()) -> Forecast:
     m2 = mean[:, month_end - today] - m1  # a 30-day cycle renewing within the month
     s2 = np.sqrt(m2 * size * SPREAD + m2**2 / basis)
     topup += np.where(period_last < month_end, _topup(0.0, m2, s2, quota, cap, size), 0.0)
-    projected = spent_month + int(round(topup[scope & valid].sum()))
+    projected = spent_month + int(round(topup[scope & valid].sum(), -4))  # hundredths of credits
     return Forecast(ds.timezone, as_of, tuple(at_risk), month, spent_month, projected)
 
 
