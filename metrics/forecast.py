@@ -1,95 +1,164 @@
 """Section 10: who will reach their allowance before their quota period resets, and what the
 month's top-up spending will come to.
 
-The method, judged by backtest (tests/benchmarks/backtest_forecast.py, docs/forecast.md): each
-license spends ahead at its own recent daily rate, weighted towards the last days, shaped by the
-organization's weekday rhythm; it reaches its allowance on the first day its projected spending
-does. Spending stops at the allowance, as it does for a user who runs out.
+The method (docs/forecast.md; judged by tests/benchmarks/backtest_forecast.py): each license
+makes requests at a pace, counted per working day of the organization's weekly rhythm. This
+period's pace is what it did so far, steadied by its usual pace of the half year before (days
+after a limit hit, when it could not spend, left out). Expected credits ahead are that pace times
+the working days left times its credits per request, with a spread for chance. A license is at
+risk once its spending, expected plus `CAUTION` spreads, reaches its allowance before the period
+ends; the month's top-up is the expected part of spending between quota and allowance.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import numpy as np
 
-from metrics.dataset import Dataset, day_number, from_day
+from metrics import ledger
+from metrics.dataset import NEVER, Dataset, day_number, from_day
 from metrics.model import AtRisk, Forecast
 
-HISTORY_DAYS = 28
-HALF_LIFE_DAYS = 7.0
-# A license that spent on fewer days than this in the history is projected more cautiously.
-THRESHOLD = 1.0
+HISTORY_DAYS = 182
+PRIOR_REQUESTS = 1.0  # the usual pace weighs as much as one request seen this period
+SPREAD = 2.0  # mean square credits of a request against its squared mean
+CAUTION = 0.52  # spreads above the expectation: flagged at a 30% chance of running out
+
+
+def _upper(z):
+    """P(Z > z) for a standard normal Z (Abramowitz and Stegun 7.1.26, error below 1e-7)."""
+    x = np.abs(z) / math.sqrt(2)
+    t = 1 / (1 + 0.3275911 * x)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    tail = 0.5 * poly * np.exp(-(x**2))
+    return np.where(z >= 0, tail, 1 - tail)
 
 
 def forecast(ds: Dataset, as_of: date, teams=()) -> Forecast:
-    history = as_of - timedelta(days=HISTORY_DAYS - 1)
-    s = ds.spending(as_of, history=history)
     lic = ds.tables.licenses
-    now = int(s["period_now"][0]) if len(lic) else 0
+    today, month = day_number(as_of), as_of.replace(day=1)
+    spent_month = int(ds.per_user(month, as_of, teams)["topup"].sum())
+    if not len(lic):
+        return Forecast(ds.timezone, as_of, (), month, spent_month, spent_month)
+    s = ds.spending(as_of)
+    now = int(s["period_now"][0])
     allowance = ds.allowances(now)
     spent = s["builtin"] + s["topup"]
-    chosen = ds.valid_at(now) & (spent < allowance)
-    team_ok = ds.team_mask(teams)
-    if team_ok is not None:
-        chosen &= team_ok[lic.owner]
-
-    daily = s["daily"].astype(np.float64)
-    days = np.arange(day_number(history), day_number(as_of) + 1)
-    rhythm = _weekday_rhythm(daily.sum(axis=0), days)
-    weights = 0.5 ** ((days[-1] - days) / HALF_LIFE_DAYS) / rhythm[(days + 3) % 7]
-    rate = daily @ weights / weights.sum()  # spending on an average weekday
+    valid = ds.valid_at(now)
+    scope = np.ones(len(lic), bool) if (m := ds.team_mask(teams)) is None else m[lic.owner]
+    pace, size, basis, rhythm = _pace(ds, as_of, s)
 
     month_end = day_number((as_of.replace(day=28) + timedelta(days=4)).replace(day=1)) - 1
-    horizon = max(int(s["period_last"].max(initial=0)), month_end) - day_number(as_of)
-    quota = lic.quota.astype(np.float64)
-    level, cap = spent.astype(np.float64), allowance.astype(np.float64)
-    hit_day = np.full(len(lic), -1)
-    topup_ahead = np.zeros(len(lic))
-    first_cycle = s["period_last"]
-    for step in range(1, horizon + 1):
-        day = day_number(as_of) + step
-        reset = day == first_cycle + 1  # a new quota period of a 30-day cycle begins
-        level[reset] = 0.0
-        before = level.copy()
-        level = np.minimum(level + rate * rhythm[(day + 3) % 7], cap)
-        crossing = (
-            (hit_day < 0) & (before < cap) & (level >= cap * THRESHOLD) & (day <= first_cycle)
-        )
-        hit_day[crossing & chosen] = day
-        if day <= month_end:
-            topup_ahead += np.maximum(level - quota, 0) - np.maximum(before - quota, 0)
+    stop = np.full(len(lic), month_end + 31)
+    ends = lic.valid_until < NEVER
+    stop[ends] = ledger.local_days(lic.valid_until[ends] - 1, ds.timezone, ds.unit)
+    period_last = s["period_last"]
+    days = np.arange(today, max(int(period_last.max(initial=today)), month_end) + 1)
+    working = np.cumsum(np.r_[0.0, rhythm[(days[1:] + 3) % 7]])
+    worked = np.minimum(working, working[np.clip(stop - today, 0, len(days) - 1)][:, None])
+    mean = (pace * size)[:, None] * worked  # credits expected from tomorrow through each day
+    sd = np.sqrt(mean * size[:, None] * SPREAD + mean**2 / basis[:, None])
+    ahead = (days > today) & (days <= period_last[:, None])
+    risky = ((spent[:, None] + mean + CAUTION * sd >= allowance[:, None]) & ahead).any(axis=1)
+    at = np.flatnonzero(valid & scope & (spent < allowance) & risky)
+    expected = (spent[:, None] + mean >= allowance[:, None]) & ahead
+    hit_day = np.where(expected.any(axis=1), days[expected.argmax(axis=1)], period_last)
 
-    at = np.flatnonzero(chosen & (hit_day > 0))
-    users = ds.tables.users["user_id"]
+    user_ids = ds.tables.users["user_id"].take(lic.owner[at]).to_pylist()
     at_risk = sorted(
         (
             AtRisk(
-                user_id=users[int(lic.owner[i])].as_py(),
-                license_id=lic.ids[int(i)].as_py(),
-                period_end=from_day(int(s["period_last"][i])),
+                user_id=u,
+                license_id=license_id,
+                period_end=from_day(int(period_last[i])),
                 spent=int(spent[i]),
                 allowance=int(allowance[i]),
                 projected_hit_day=from_day(int(hit_day[i])),
             )
-            for i in at
+            for i, u, license_id in zip(at, user_ids, lic.ids.take(at).to_pylist(), strict=True)
         ),
         key=lambda r: (r.projected_hit_day, r.user_id, r.license_id),
     )
-    month = as_of.replace(day=1)
-    scope = np.ones(len(lic), bool) if team_ok is None else team_ok[lic.owner]
-    spent_month = ds.per_user(month, as_of, teams)["topup"].sum()
-    ahead = int(round(topup_ahead[scope & ds.valid_at(now)].sum()))
-    return Forecast(
-        ds.timezone, as_of, tuple(at_risk), month, int(spent_month), int(spent_month) + ahead
-    )
+
+    quota, cap = lic.quota.astype(float), allowance.astype(float)
+    rows = np.arange(len(lic))
+    now_end = np.clip(np.minimum(period_last, month_end) - today, 0, None)
+    m1, s1 = mean[rows, now_end], sd[rows, now_end]
+    topup = _topup(spent.astype(float), m1, s1, quota, cap, size)
+    m2 = mean[:, month_end - today] - m1  # a 30-day cycle renewing within the month
+    s2 = np.sqrt(m2 * size * SPREAD + m2**2 / basis)
+    topup += np.where(period_last < month_end, _topup(0.0, m2, s2, quota, cap, size), 0.0)
+    projected = spent_month + int(round(topup[scope & valid].sum(), -4))  # hundredths of credits
+    return Forecast(ds.timezone, as_of, tuple(at_risk), month, spent_month, projected)
+
+
+def _topup(level, mean, sd, quota, cap, size):
+    """Expected top-up credits still to come when `level` is spent and normal(mean, sd) more
+    will be: the part of spending above the quota, up to the allowance where users stop, and
+    the request that crosses the allowance overshoots it by about one request."""
+    sd = np.maximum(sd, 1e-9)
+
+    def excess(t):  # E[max(level + X - t, 0)]
+        z = (t - level - mean) / sd
+        return sd * (np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi) - z * _upper(z))
+
+    between = np.maximum(excess(np.maximum(level, quota)) - excess(cap), 0.0)
+    crossing = np.where(level < cap, _upper((cap - level - mean) / sd), 0.0)
+    return between + crossing * size * SPREAD / 2
+
+
+def _pace(ds: Dataset, as_of: date, s: dict):
+    """Per license: requests per working day ahead, credits per request, and how many requests
+    that pace rests on (its certainty); and the weekday rhythm that defines a working day."""
+    n, today = len(ds.tables.licenses), day_number(as_of)
+    first = as_of - timedelta(days=HISTORY_DAYS - 1)
+    days = np.arange(today - HISTORY_DAYS + 1, today + 1)
+    credits, requests = np.zeros(n * HISTORY_DAYS), np.zeros(n * HISTORY_DAYS)
+    for r in ds._rows(first, as_of):
+        at = r["license"].astype(np.int64) * HISTORY_DAYS + r["day"] - days[0]
+        credits += np.bincount(at, r["builtin"] + r["topup"], n * HISTORY_DAYS)
+        requests += np.bincount(at, r["requests"], n * HISTORY_DAYS)
+    credits, requests = credits.reshape(n, -1), requests.reshape(n, -1)
+    rhythm = _weekday_rhythm(credits.sum(axis=0), days)
+    mass = rhythm[(days + 3) % 7]
+    usable = np.maximum.accumulate(requests > 0, axis=1) & ~_after_hits(ds, first, as_of, days)
+    current = usable & (days >= s["period_first"][:, None])
+    earlier = usable & ~current
+    usual = (requests * earlier).sum(axis=1) / np.maximum((earlier * mass).sum(axis=1), 1e-9)
+    # A newcomer's clock starts at its first request, which therefore does not count.
+    prior = np.where(usual > 0, PRIOR_REQUESTS, -1.0)
+    seen = np.maximum((requests * current).sum(axis=1) + prior, 0.0)
+    days_now = (current * mass).sum(axis=1) + np.maximum(prior, 0) / np.maximum(usual, 1e-9)
+    pace = seen / np.maximum(days_now, 1.0)
+    size = (credits * usable).sum(axis=1) / np.maximum((requests * usable).sum(axis=1), 1)
+    return pace, size, np.maximum(seen, 1.0), rhythm
+
+
+def _after_hits(ds: Dataset, first: date, as_of: date, days: np.ndarray) -> np.ndarray:
+    """Days on which a license could not spend: after a limit hit, to the end of that earlier
+    quota period; counting them would understate how fast its user spends."""
+    back = [ds.quota_periods_at(as_of, b) for b in range(1, HISTORY_DAYS // 28 + 2)]
+    qp, last = np.array([p["qp"] for p in back]), np.array([p["last"] for p in back])
+    out = np.zeros((qp.shape[1], len(days) + 1), np.int32)
+    for r in ds._rows(first, as_of, hits=True):
+        lic, day = r["license"], r["day"].astype(np.int64)
+        same = qp[:, lic] == r["qp"]
+        stop = np.minimum((last[:, lic] * same).max(axis=0, initial=0) + 1, days[-1] + 1)
+        keep = same.any(axis=0) & (day + 1 < stop)
+        np.add.at(out, (lic[keep], day[keep] + 1 - days[0]), 1)
+        np.add.at(out, (lic[keep], stop[keep] - days[0]), -1)
+    return np.cumsum(out, axis=1)[:, :-1] > 0
 
 
 def _weekday_rhythm(per_day: np.ndarray, days: np.ndarray) -> np.ndarray:
     """Spending of each weekday (Monday first) against the average day; flat without data."""
     totals = np.bincount((days + 3) % 7, weights=per_day, minlength=7)
     counts = np.bincount((days + 3) % 7, minlength=7)
-    mean = totals.sum() / max(counts.sum(), 1)
-    if mean <= 0:
+    if totals.sum() <= 0:
         return np.ones(7)
-    return np.where(counts > 0, totals / np.maximum(counts, 1) / mean, 1.0)
+    per = totals / np.maximum(counts, 1)
+    return np.maximum(per / per.mean(), 0.01)
