@@ -18,8 +18,9 @@ from datetime import date, timedelta
 import numpy as np
 
 from metrics import ledger
-from metrics.dataset import NEVER, Dataset, day_number, from_day
+from metrics.dataset import Dataset, day_number, from_day
 from metrics.model import AtRisk, Forecast
+from metrics.read import NEVER
 
 HISTORY_DAYS = 182
 PRIOR_REQUESTS = 1.0  # the usual pace weighs as much as one request seen this period
