@@ -51,10 +51,13 @@ def engine_version() -> str:
 def files_stamp(root: Path) -> str:
     """What the files look like from the outside (a few `stat` calls), for noticing a change."""
     h = hashlib.sha256()
-    for f in read.dataset_files(root):
-        st = f.stat()
-        fields = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-        h.update(f"{f.relative_to(root).as_posix()}\0{fields}\0".encode())
+    try:
+        for f in read.dataset_files(root):
+            st = f.stat()
+            fields = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+            h.update(os.fsencode(f.relative_to(root)) + f"\0{fields}\0".encode())
+    except OSError:  # unlistable: the open reports why, and such a stamp never repeats
+        h.update(os.urandom(16))
     return h.hexdigest()[:32]
 
 
@@ -62,7 +65,10 @@ def key(root: Path, timezone: str) -> str:
     h = hashlib.sha256(f"{engine_version()}\0{timezone}\0{files_stamp(root)}".encode())
     for name in SMALL:
         if (root / name).is_file():
-            h.update(hashlib.sha256((root / name).read_bytes()).digest())
+            try:
+                h.update(hashlib.sha256((root / name).read_bytes()).digest())
+            except OSError:  # unreadable: reading it reports why; this entry is never used
+                h.update(os.urandom(16))
     return h.hexdigest()[:32]
 
 

@@ -14,7 +14,7 @@ from datetime import date
 from metrics.dataset import Dataset
 from metrics.distributed import SchedulerError
 from metrics.model import DatasetError, Exact, Report, Tool, dumps
-from metrics.opening import open_dataset
+from metrics.opening import memory_setting, open_dataset
 from metrics.periods import Granularity, Period, PeriodName
 from metrics.read import valid_timezone
 
@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     _check(p, a)
     try:
+        memory_setting(a.memory)
+    except ValueError as exc:
+        p.error(str(exc))
+    try:
         ds = open_dataset(
             a.data,
             timezone=a.tz,
@@ -122,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
 
         answer = forecast(ds, a.as_of, a.team)
     else:
-        period = ds.period(a.period, a.as_of) if a.period else Period(a.start, a.end)
+        try:
+            period = ds.period(a.period, a.as_of) if a.period else Period(a.start, a.end)
+        except (OverflowError, ValueError):
+            p.error(f"{a.period} of {a.as_of} would begin before the year 1")
         if a.command == "report":
             answer = ds.report(period, a.granularity, a.team, a.tool)
         else:

@@ -326,6 +326,7 @@ class Dataset(Views):
             last[cyc] = ledger.local_days(begin + span - 1, self.timezone, self.unit)
             if back:
                 judged[cyc] = begin + span - 1
+        last = np.minimum(last, day_number(date.max))  # a cycle running past 9999-12-31
         return {"qp": qp, "first": first, "last": last, "now": judged}
 
     def spending(self, as_of: date, back: int = 0, history: date | None = None) -> dict:

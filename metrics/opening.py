@@ -45,7 +45,13 @@ def memory_setting(memory: int | None = None) -> int:
     if memory:
         return int(memory)
     env = os.environ.get("AI_CONSOLE_MEMORY_MB")
-    return int(float(env) * 2**20) if env else DEFAULT_MEMORY
+    try:
+        value = float(env) if env else DEFAULT_MEMORY / 2**20
+    except ValueError:
+        value = math.nan
+    if not value >= 64 or not math.isfinite(value):
+        raise ValueError(f"AI_CONSOLE_MEMORY_MB must be a number of megabytes, 64 or more: {env!r}")
+    return int(value * 2**20)
 
 
 def open_dataset(
@@ -101,13 +107,16 @@ def validate(path, timezone: str | None = None) -> list[Issue]:
 def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Tables | None:
     got = {}
     for file in ("users.parquet", "licenses.parquet", "topup_limits.parquet"):
-        if (root / file).is_file():
+        if (root / file).exists():
             got[file] = read.small_table(chk, root, file)
         elif file != "topup_limits.parquet":
             chk.add(file, None, "required file is missing")
     users, lic = got.get("users.parquet"), got.get("licenses.parquet")
     if users is None or lic is None:
         return None
+    top = got.get("topup_limits.parquet")
+    if unit == "ns" and not all(read.fits_nanoseconds(t, f) for f, t in got.items() if t):
+        unit = "us"  # a date beyond 1677..2262 must not be clamped, so requests give up their ns
 
     def rows(idx):
         return [f"row {j}" for j in idx]
@@ -133,7 +142,6 @@ def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Ta
         ids, owner, c["plan"], c["monthly_quota"], c["valid_from"], c["valid_until"], phase
     )
 
-    top = got.get("topup_limits.parquet")
     if top is None:
         topups = ledger.Topups(*(np.empty(0, t) for t in (np.int32, np.int64, np.int64)))
     else:
@@ -174,6 +182,7 @@ def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Part
         part=((spread >> np.uint64(32)) % np.uint64(n)).astype(np.int64),
         id_parts=n,
         unit=tables.unit,
+        timezone=tables.timezone,
     )
     ctx = ledger.Context(
         tables.timezone, tables.unit, lic.quota, lic.phase, lic.owner, tables.topups

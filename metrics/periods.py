@@ -191,8 +191,13 @@ def buckets(period: Period, granularity: Granularity) -> tuple[Bucket, ...]:
     out = []
     start = granularity.floor(period.start)
     while start <= period.end:
-        natural_last = granularity.next_start(start) - timedelta(days=1)
+        try:
+            natural_last = granularity.next_start(start) - timedelta(days=1)
+        except (OverflowError, ValueError):  # the bucket that ends the calendar, 9999-12-31
+            natural_last = date.max
         first, last = max(start, period.start), min(natural_last, period.end)
         out.append(Bucket(start, first, last, partial=(first, last) != (start, natural_last)))
+        if natural_last == date.max:
+            break
         start = natural_last + timedelta(days=1)
     return tuple(out)

@@ -26,6 +26,7 @@ from metrics.rules import (
     REQUEST_READ,
     SCHEMAS,
     STRING,
+    TIMESTAMP,
     YEARS,
     Checker,
     check_schema,
@@ -38,6 +39,7 @@ DICTIONARY_COLUMNS = ("user_id", "license_id", "tool")
 TICKS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 # 0001-01-01 and 10000-01-01 as seconds since the epoch.
 FIRST_S, END_S = -62_135_596_800, 253_402_300_800
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # how Arrow and Spark write a null in a path
 I64 = np.iinfo(np.int64)
 NEVER = I64.max
 
@@ -56,7 +58,7 @@ def organization(chk: Checker, root: Path, tz_override: str | None) -> tuple[str
     """The organization's name (default: the folder's) and timezone (default UTC)."""
     name, tz, path = root.name, "UTC", root / "organization.json"
     doc: dict = {}
-    if path.is_file():
+    if path.exists():
         try:
             if path.stat().st_size > JSON_LIMIT:
                 raise ValueError(f"is larger than {JSON_LIMIT // 1024} KB")
@@ -88,7 +90,7 @@ def small_table(chk: Checker, root: Path, file: str) -> pa.Table | None:
         if not check_schema(chk, file, pf.schema_arrow):
             return None
         names = [c.name for c in SCHEMAS[file] if c.name in pf.schema_arrow.names]
-        return pf.read(columns=names)
+        return plain(pf.read(columns=names))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a message, never a crash
         chk.add(file, None, f"is not a readable Parquet file ({_short(exc)})")
         return None
@@ -125,7 +127,7 @@ def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
     for path in paths:
         label = path.relative_to(root).as_posix()
         keys = tuple(
-            (k, unquote(v))
+            (k, None if v == HIVE_NULL else unquote(v))
             for k, _, v in (p.partition("=") for p in path.relative_to(root).parts[1:-1])
             if k in dict.fromkeys(c.name for c in SCHEMAS["requests"])
         )
@@ -162,7 +164,7 @@ def request_dir_files(folder: Path) -> list[Path]:
 def dataset_files(root: Path) -> list[Path]:
     """Every file whose content can change an answer."""
     names = ("organization.json", "users.parquet", "licenses.parquet", "topup_limits.parquet")
-    out = [root / n for n in (*names, "requests.parquet") if (root / n).is_file()]
+    out = [root / n for n in (*names, "requests.parquet") if (root / n).exists()]
     return out + (request_dir_files(root / "requests") if (root / "requests").is_dir() else [])
 
 
@@ -182,7 +184,15 @@ def batches(unit: Unit, columns=REQUEST_READ) -> Iterator[pa.RecordBatch]:
         out.update({c: b.column(c) for c in rest})
         out.update({k: pa.array([keys[k]] * n, pa.string()) for k in columns if k not in names})
         at += n
-        yield pa.record_batch([out[c] for c in columns], names=list(columns))
+        yield plain(pa.record_batch([out[c] for c in columns], names=list(columns)))
+
+
+def plain(table):
+    """String views as plain strings: several Arrow kernels have none for views."""
+    views = [i for i, f in enumerate(table.schema) if pa.types.is_string_view(f.type)]
+    for i in views:
+        table = table.set_column(i, table.schema[i].name, table.column(i).cast(pa.large_string()))
+    return table
 
 
 def columns(chk: Checker, file: str, table: pa.Table, unit: str, labels) -> dict:
@@ -219,10 +229,10 @@ def strings(values) -> pa.Array:
     return values.cast(pa.string())
 
 
-def instants(values, unit: str) -> tuple[np.ndarray, np.ndarray]:
+def instants(values, unit: str, timezone: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps (naive ones are UTC, dates midnight UTC) as int64 ticks of `unit`, and which
-    lie outside the years 1 to 9999. Values beyond what `unit` holds are clamped, which keeps
-    their order against every request."""
+    lie outside the years 1 to 9999, in UTC or, given a timezone, as a local date. Values
+    beyond what `unit` holds are clamped, which keeps their order against every request."""
     t = values.type
     if pa.types.is_null(t):
         return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
@@ -233,5 +243,23 @@ def instants(values, unit: str) -> tuple[np.ndarray, np.ndarray]:
     outside = (raw < FIRST_S * per_s) | (raw >= END_S * per_s)
     factor = TICKS[unit] // per_s if TICKS[unit] >= per_s else 0
     if factor:
-        return np.clip(raw, I64.min // factor, I64.max // factor) * factor, outside
-    return raw // (per_s // TICKS[unit]), outside
+        ticks = np.clip(raw, I64.min // factor, I64.max // factor) * factor
+    else:
+        ticks = raw // (per_s // TICKS[unit])
+    edge = ~outside & ((raw < (FIRST_S + 86_400) * per_s) | (raw >= (END_S - 86_400) * per_s))
+    if timezone is not None and edge.any():
+        from metrics.ledger import local_days
+
+        days = local_days(ticks[edge], timezone, unit)
+        outside[edge] = (days < FIRST_S // 86_400) | (days >= END_S // 86_400)
+    return ticks, outside
+
+
+def fits_nanoseconds(table: pa.Table, file: str) -> bool:
+    """Whether every timestamp of a small table can be held in nanoseconds (1677 to 2262)."""
+    for col in SCHEMAS[file]:
+        if col.kind == TIMESTAMP and col.name in table.column_names:
+            ticks, outside = instants(table[col.name].combine_chunks(), "us")
+            if ((np.abs(ticks) > I64.max // 1000) & ~outside).any():
+                return False
+    return True

@@ -26,7 +26,7 @@ NOT_NULL = "must not be null"
 UNIQUE = "must be unique"
 AMOUNT = f"must be a finite number >= 0 and at most {MAX_CREDITS:,}"
 UTF8 = "must be valid UTF-8 text"
-YEARS = "must lie between the years 1 and 9999"
+YEARS = "must lie between the years 1 and 9999 (in UTC and in the organization's timezone)"
 TOTAL = f"counted credits of the whole dataset must add up to at most {MAX_TOTAL_MICRO // MICRO:,}"
 BELONGS = "must belong to the request's user_id"
 _KIND_RULE = {
@@ -133,6 +133,10 @@ def check_schema(chk: Checker, file: str, schema: pa.Schema, label: str | None =
     of Arrow's null type stands for a nullable column of any kind."""
     ok = True
     for col in SCHEMAS[file]:
+        if len(schema.get_all_field_indices(col.name)) > 1:
+            chk.add(label or file, col.name, "must appear only once (the file has it twice)")
+            ok = False
+            continue
         if col.name not in schema.names:
             if not col.optional:
                 chk.add(label or file, col.name, "required column is missing")

@@ -58,6 +58,7 @@ class Keys:
     part: np.ndarray  # ledger partition by user code
     id_parts: int
     unit: str  # the time unit of every instant
+    timezone: str
 
 
 @dataclass
@@ -113,7 +114,7 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     credit = floats(cred_col)
     bad_credit = bad_amounts(credit, nulls(cred_col))
     chk.rows(f, "credits", AMOUNT, bad_credit, labels)
-    ts, outside = read.instants(ts_col, keys.unit)
+    ts, outside = read.instants(ts_col, keys.unit, keys.timezone)
     chk.rows(f, "ts", YEARS, outside, labels)
 
     counted, tool = codes.tools(tool_col)
