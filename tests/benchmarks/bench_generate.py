@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import holidays.countries  # noqa: E402, F401  (hundreds of modules, compiled when uncached)
 import pandas  # noqa: E402, F401  (pyarrow imports it lazily; keep that out of the timing)
 
 from fixtures import GeneratorConfig, TerminalProgress, generate  # noqa: E402
