@@ -35,6 +35,7 @@ def test_layout_has_one_partition_per_month(ds):
         "licenses.parquet",
         "topup_limits.parquet",
         "requests",
+        "generator.json",
     }
     months = sorted(p.name for p in (path / "requests").iterdir())
     assert months == [f"month=2026-{m:02d}" for m in range(3, 9)]
