@@ -165,7 +165,8 @@ def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Part
         raise DatasetError(
             str(root), chk.issues or [Issue("requests", None, "could not be read", 0)]
         )
-    n = max(1, math.ceil(sum(u.rows for u in units) * FOLD_BYTES / (memory / 3)))
+    # Two partitions fold at once, each within a sixth of the setting.
+    n = max(1, math.ceil(sum(u.rows for u in units) * FOLD_BYTES / (memory / 6)))
     if scheduler:
         from metrics.distributed import DaskRunner
 
@@ -269,10 +270,21 @@ class LocalRunner:
         return np.concatenate([np.empty(0, np.uint64), *found])
 
     def folds(self, ctx, parts: int) -> Iterator[dict]:
-        for p in range(parts):
-            self.progress(p, parts, "computing the quota ledger")
-            yield fold_part(self.spill.get(("rows", p)), ctx)
+        """Partitions folded two at a time (numpy and Arrow sort without the GIL)."""
+
+        def one(p):
+            rows = fold_part(self.spill.get(("rows", p)), ctx)
             self.spill.drop(("rows", p))
+            return rows
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = [pool.submit(one, p) for p in range(min(2, parts))]
+            for p in range(parts):
+                self.progress(p, parts, "computing the quota ledger")
+                rows = pending.pop(0).result()
+                if p + 2 < parts:
+                    pending.append(pool.submit(one, p + 2))
+                yield rows
 
 
 class Spill:
@@ -313,13 +325,14 @@ class Spill:
 
     def get(self, key) -> list[pa.RecordBatch]:
         out = []
-        if key in self.files:
-            writer, path = self.files.pop(key)
+        with self.lock:
+            writer, path = self.files.pop(key, (None, None))
+        if writer is not None:
             writer.close()
             with pa.OSFile(str(path)) as source:
                 out = list(pa.ipc.open_stream(source))
         return out + self.memory.get(key, [])
 
     def drop(self, key) -> None:
-        self.held -= sum(b.get_total_buffer_size() for b in self.memory.pop(key, []))
-        self.files.pop(key, None)
+        with self.lock:
+            self.held -= sum(b.get_total_buffer_size() for b in self.memory.pop(key, []))

@@ -33,7 +33,7 @@ from metrics.rules import (
     numbers,
 )
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 262144
 JSON_LIMIT = 1 << 20
 DICTIONARY_COLUMNS = ("user_id", "license_id", "tool")
 TICKS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
