@@ -45,7 +45,7 @@ def workdir(tmp_path_factory):
 
 @settings(
     derandomize=True,
-    max_examples=45 * EXAMPLES,
+    max_examples=80 * EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=SLOW,
@@ -60,7 +60,7 @@ def test_every_legal_storage_gives_the_reference_numbers(workdir, case):
 
 @settings(
     derandomize=True,
-    max_examples=60 * EXAMPLES,
+    max_examples=110 * EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=SLOW,
@@ -72,7 +72,7 @@ def test_every_broken_rule_is_named_exactly_and_valid_values_are_counted_right(w
 
 @settings(
     derandomize=True,
-    max_examples=30 * EXAMPLES,
+    max_examples=50 * EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=SLOW,
