@@ -669,13 +669,16 @@ def _hive_col(storage: Storage) -> str | None:
 
 def _write(table: pa.Table, path: Path, storage: Storage, file: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Arrow takes paths as UTF-8: a name that is not (bytes kept as surrogates) is renamed to.
+    into = path.with_name(".writing.parquet")
     pq.write_table(
         table,
-        path,
+        into,
         row_group_size=storage.row_group_size.get(file) or None,
         compression=storage.compression.get(file, "snappy"),
         use_dictionary=storage.parquet_dictionary.get(file, True),
     )
+    os.rename(os.fsencode(into), os.fsencode(path))
 
 
 def org_bytes(tz: str, how: str) -> bytes:
@@ -1531,10 +1534,9 @@ def apply_damage(root: Path, case: Case, known_bugs: bool) -> list[tuple[str, st
             options = ["users.parquet", "licenses.parquet", "requests.parquet"]
             if known_bugs:
                 options += ["topup_limits.parquet", "organization.json"]
+            options = [o for o in options if (root / o).exists() or o == "users.parquet"]
             target = options[a % len(options)]
             p = root / target
-            if target == "requests.parquet" and not p.exists():
-                continue
             _remove(p)
             p.mkdir()
             (p / "part-0.parquet").write_bytes(b"PAR1")

@@ -18,6 +18,7 @@ Exit status 1 when any example failed.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -42,13 +43,15 @@ GROUPS = {
 
 
 def signature(exc: BaseException) -> str:
-    """A short name for a failure, to group the same failure met many times."""
-    text = str(exc).strip().splitlines()
-    head = text[0] if text else type(exc).__name__
-    for line in reversed(text):
-        if line.startswith(("OverflowError", "ValueError", "pyarrow.", "KeyError", "TypeError")):
-            return f"{head[:60]} | {line[:100]}"
-    return head[:160]
+    """A short name for a failure, to group the same failure met many times: the check that
+    failed and the last line of what it shows (an exception, an issue), digits and paths
+    blurred."""
+    lines = [x for x in str(exc).strip().splitlines() if x.strip()] or [type(exc).__name__]
+    head = lines[0].split(":")[0] if isinstance(exc, AssertionError) else type(exc).__name__
+    tail = lines[-1].strip()
+    tail = re.sub(r"/tmp/\S+", "DIR", tail)
+    tail = re.sub(r"\d+", "N", tail)
+    return f"{head[:60]} | {tail[:140]}"
 
 
 def main() -> int:
