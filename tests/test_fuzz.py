@@ -52,10 +52,8 @@ def workdir(tmp_path_factory):
 )
 @given(fz.cases(kinds=fz.STORAGE_KINDS))
 def test_every_legal_storage_gives_the_reference_numbers(workdir, case):
-    out = fz.run_case(case, workdir)
-    # Storage alone changes no value: only a value the engine can never read may be rejected.
-    if out.kind == "rejected":
-        assert fz.expected_issues(case.model, case.storage, case.tz).rows, out.run.stderr
+    # Storage alone keeps every value of a valid dataset: it must be accepted, always.
+    assert fz.run_case(case, workdir).kind == "accepted"
 
 
 @settings(
