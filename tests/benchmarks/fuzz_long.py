@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -95,7 +96,10 @@ def main() -> int:
             per_kind[kind][result] += 1
 
     started = time.perf_counter()
-    explore()
+    try:
+        explore()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     wall = time.perf_counter() - started
 
     print(
