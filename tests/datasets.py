@@ -139,3 +139,60 @@ def worked_example(root: Path, partitioned: bool = False) -> Path:
         ],
         partitioned=partitioned,
     )
+
+
+# -- helpers for hard inputs: columns rewritten in place, bytes that are not UTF-8, damage ------
+
+
+def unchecked_strings(values: list, type_: pa.DataType | None = None) -> pa.Array:
+    """A string column holding exactly these bytes (str values are UTF-8 encoded), valid UTF-8
+    or not: the bytes are written as a binary array whose buffers are then read as strings,
+    which Arrow and Parquet store without checking."""
+    type_ = type_ or pa.string()
+    raw = [v.encode() if isinstance(v, str) else v for v in values]
+    binary = pa.large_binary() if type_ == pa.large_string() else pa.binary()
+    arr = pa.array(raw, binary)
+    return pa.Array.from_buffers(type_, len(arr), arr.buffers(), arr.null_count)
+
+
+def rewrite_column(path: Path, column: str, values: pa.Array | pa.ChunkedArray) -> None:
+    """Replaces (or appends) one column of a Parquet file, keeping the others as they are."""
+    t = pq.read_table(path)
+    if column in t.column_names:
+        t = t.set_column(t.column_names.index(column), column, values)
+    else:
+        t = t.append_column(column, values)
+    pq.write_table(t, path)
+
+
+def cast_columns(path: Path, types: dict) -> None:
+    """Casts columns of a Parquet file to other Arrow types (`{column: type}`)."""
+    t = pq.read_table(path)
+    for column, type_ in types.items():
+        t = t.set_column(t.column_names.index(column), column, t[column].cast(type_))
+    pq.write_table(t, path)
+
+
+def overwrite_middle(path: Path, count: int = 64, byte: int = 0xFF) -> None:
+    """Overwrites `count` bytes in the middle of a file: its data pages, not its footer."""
+    data = bytearray(Path(path).read_bytes())
+    at = len(data) // 2
+    data[at : at + count] = bytes([byte]) * len(data[at : at + count])
+    Path(path).write_bytes(bytes(data))
+
+
+def truncate(path: Path, keep: int) -> None:
+    """Cuts a file to its first `keep` bytes (negative: all but the last -keep)."""
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[:keep] if keep >= 0 else data[: len(data) + keep])
+
+
+def overwrite_data_page(path: Path, column: str, count: int = 16, byte: int = 0xFF) -> None:
+    """Overwrites the first `count` bytes of the first data page of `column`: the footer stays
+    whole, so the file opens and breaks only when that page is read."""
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    at = meta.row_group(0).column(names.index(column)).data_page_offset
+    data = bytearray(Path(path).read_bytes())
+    data[at : at + count] = bytes([byte]) * count
+    Path(path).write_bytes(bytes(data))
