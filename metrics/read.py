@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,6 +42,7 @@ TICKS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 FIRST_S, END_S = -62_135_596_800, 253_402_300_800
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # how Arrow and Spark write a null in a path
 I64 = np.iinfo(np.int64)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NEVER = I64.max
 
 
@@ -83,10 +85,19 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
+def source(path):
+    """A path for Arrow, or an open file where the name is not UTF-8 (Arrow takes only text)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return open(path, "rb")  # noqa: SIM115 - closed when Arrow's reader is
+    return str(path)
+
+
 def small_table(chk: Checker, root: Path, file: str) -> pa.Table | None:
     """A whole small table with its declared columns, or None (and why in `chk`)."""
     try:
-        pf = pq.ParquetFile(root / file)
+        pf = pq.ParquetFile(source(root / file))
         if not check_schema(chk, file, pf.schema_arrow):
             return None
         names = [c.name for c in SCHEMAS[file] if c.name in pf.schema_arrow.names]
@@ -132,7 +143,7 @@ def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
             if k in dict.fromkeys(c.name for c in SCHEMAS["requests"])
         )
         try:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(source(path))
             schema = pf.schema_arrow
             for k, _ in keys:
                 if k not in schema.names:
@@ -172,9 +183,9 @@ def batches(unit: Unit, columns=REQUEST_READ) -> Iterator[pa.RecordBatch]:
     """The unit's rows in batches. The id columns of the whole row group are read at once, as
     dictionaries: one dictionary per row group, so an id is looked up once per row group rather
     than once per batch (a file's dictionary page overflows for 100,000 users)."""
-    names = [c for c in columns if c in pq.read_schema(unit.path).names]
+    names = [c for c in columns if c in pq.read_schema(source(unit.path)).names]
     ids = [c for c in DICTIONARY_COLUMNS if c in names]
-    pf = pq.ParquetFile(unit.path, read_dictionary=ids)
+    pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
     whole = pf.read_row_group(unit.row_group, columns=ids)
     rest = [c for c in names if c not in ids] or names[:1]
     at, keys = 0, dict(unit.keys)
@@ -229,10 +240,10 @@ def strings(values) -> pa.Array:
     return values.cast(pa.string())
 
 
-def instants(values, unit: str, timezone: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def instants(values, unit: str) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps (naive ones are UTC, dates midnight UTC) as int64 ticks of `unit`, and which
-    lie outside the years 1 to 9999, in UTC or, given a timezone, as a local date. Values
-    beyond what `unit` holds are clamped, which keeps their order against every request."""
+    lie outside the years 1 to 9999. Values beyond what `unit` holds are clamped, which keeps
+    their order against every request."""
     t = values.type
     if pa.types.is_null(t):
         return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
@@ -246,13 +257,23 @@ def instants(values, unit: str, timezone: str | None = None) -> tuple[np.ndarray
         ticks = np.clip(raw, I64.min // factor, I64.max // factor) * factor
     else:
         ticks = raw // (per_s // TICKS[unit])
-    edge = ~outside & ((raw < (FIRST_S + 86_400) * per_s) | (raw >= (END_S - 86_400) * per_s))
-    if timezone is not None and edge.any():
-        from metrics.ledger import local_days
-
-        days = local_days(ticks[edge], timezone, unit)
-        outside[edge] = (days < FIRST_S // 86_400) | (days >= END_S // 86_400)
     return ticks, outside
+
+
+def off_calendar(ticks: np.ndarray, unit: str, timezone: str, rows: np.ndarray) -> np.ndarray:
+    """Which of `rows` (a mask) fall on a local date before the year 1 or after 9999: only an
+    instant within a day of those ends can, so few are looked at one by one."""
+    per_day, out = 86_400 * TICKS[unit], np.zeros(len(ticks), dtype=bool)
+    near = rows & (
+        (ticks < (FIRST_S * TICKS[unit] + per_day)) | (ticks >= END_S * TICKS[unit] - per_day)
+    )
+    zone = ZoneInfo(timezone)
+    for i in np.flatnonzero(near):
+        try:
+            (EPOCH + timedelta(microseconds=int(ticks[i]) * 10**6 // TICKS[unit])).astimezone(zone)
+        except OverflowError:
+            out[i] = True
+    return out
 
 
 def fits_nanoseconds(table: pa.Table, file: str) -> bool:

@@ -114,11 +114,13 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     credit = floats(cred_col)
     bad_credit = bad_amounts(credit, nulls(cred_col))
     chk.rows(f, "credits", AMOUNT, bad_credit, labels)
-    ts, outside = read.instants(ts_col, keys.unit, keys.timezone)
-    chk.rows(f, "ts", YEARS, outside, labels)
-
     counted, tool = codes.tools(tool_col)
-    keep = np.flatnonzero(counted & (credit > 0) & ~bad_credit & known & ~outside)
+    spends = counted & (credit > 0) & ~bad_credit
+    ts, outside = read.instants(ts_col, keys.unit)
+    # A counted request's local day must be a date; one that counts for nothing may lie anywhere.
+    outside |= read.off_calendar(ts, keys.unit, keys.timezone, spends & ~outside)
+    chk.rows(f, "ts", YEARS, outside, labels)
+    keep = np.flatnonzero(spends & known & ~outside)
     micro = np.rint(credit[keep] * MICRO).astype(np.int64)
     out.micro += exact_sum(micro)
     part = keys.part[owner[keep]]

@@ -336,11 +336,6 @@ def test_a_folder_where_a_required_file_belongs_is_named(tmp_path, name):
     assert name in {i.file for i in rejected(root)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a folder named topup_limits.parquet or organization.json is taken for "
-    "an absent file (metrics/opening.py _small_tables, metrics/read.py organization: is_file())",
-)
 @pytest.mark.parametrize("name", ["topup_limits.parquet", "organization.json"])
 def test_a_folder_where_an_optional_file_belongs_is_named(tmp_path, name):
     root = good(tmp_path / "ds", timezone="Europe/Prague")
@@ -396,11 +391,6 @@ def test_bytes_that_are_not_utf8_in_mode_are_never_read(tmp_path):
     accepted(root, like=like)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a file name in requests/ that is not UTF-8 ends in a traceback "
-    "(UnicodeEncodeError in metrics/cache.py:57 files_stamp, even with --no-cache)",
-)
 def test_a_partition_file_name_that_is_not_utf8_is_read(tmp_path):
     root = good(tmp_path / "ds")
     partition(root)
@@ -473,11 +463,6 @@ def test_timestamps_beyond_the_year_9999_get_one_message_naming_the_column(tmp_p
     assert len(issues) == 1, issues
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a counted request whose local day falls outside the years 1 to 9999 "
-    "raises OverflowError (metrics/dataset.py:110 from_day in Dataset.__init__)",
-)
 @pytest.mark.parametrize(
     ("zone", "ts", "start", "end"),
     [
@@ -498,11 +483,6 @@ def test_a_counted_request_on_the_local_day_after_9999_or_before_year_1(
         assert json.loads(run.stdout) == reference.report(like, start, end)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a period ending on 9999-12-31 raises OverflowError computing the bucket "
-    "after it (metrics/periods.py:53 next_start, called from buckets:228)",
-)
 def test_a_period_ending_on_the_last_day_of_9999(tmp_path):
     root = good(tmp_path / "ds", requests=[request("r1", "9999-12-30 10:00", "u1", "l1", 1.5)])
     run, outcome = cli(root, date(9999, 12, 1), date(9999, 12, 31))
@@ -545,12 +525,6 @@ def test_nanosecond_timestamps_are_read(tmp_path):
     accepted(root, like=like)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: with ns request timestamps, cycle anchors and top-up dates outside "
-    "1677..2262 are clamped (metrics/read.py instants), which moves 30-day cycles and reorders "
-    "top-up rows: wrong built-in/top-up splits and limit hits are printed",
-)
 def test_nanosecond_requests_with_far_anchors_and_topup_dates(tmp_path):
     reqs = [request(f"r{d}", f"2026-03-{d:02d} 10:00", "u1", "l1", 4.0) for d in range(1, 30, 4)]
     root = good(
@@ -599,11 +573,6 @@ def test_dictionary_and_large_string_columns_are_read_as_text(tmp_path):
     accepted(root, like=like)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: string_view request columns are rejected as 'could not be read' "
-    "(array_take has no string_view kernel: metrics/scan.py _batch, rid.take)",
-)
 def test_string_view_request_columns_are_read_as_text(tmp_path):
     root = good(tmp_path / "ds")
     like = plain_copy(root, tmp_path / "plain")
@@ -614,11 +583,6 @@ def test_string_view_request_columns_are_read_as_text(tmp_path):
     accepted(root, like=like)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: string_view columns in users.parquet end in a traceback "
-    "(ArrowNotImplementedError in metrics/rules.py:223 report_duplicates)",
-)
 def test_string_view_user_and_license_columns_are_read_as_text(tmp_path):
     root = good(tmp_path / "ds")
     like = plain_copy(root, tmp_path / "plain")
@@ -654,12 +618,6 @@ def test_extra_columns_of_any_type_are_ignored(tmp_path):
     accepted(root, like=like)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a column written twice makes the file 'not a readable Parquet file "
-    "(Column plan does not exist in schema)', which names no column, misstates the cause and "
-    "hides the file's other schema issues (metrics/rules.py check_schema, schema.field)",
-)
 def test_a_repeated_column_is_named_with_the_other_schema_issues_of_its_file(tmp_path):
     root = good(tmp_path / "ds")
     t = pq.read_table(root / "licenses.parquet").drop_columns(["valid_from"])
@@ -810,12 +768,6 @@ def test_nested_month_and_tool_folders_with_marker_files(tmp_path):
     accepted(root, date(2026, 2, 1), date(2026, 3, 31))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a hive folder tool=__HIVE_DEFAULT_PARTITION__ (a null tool, as Arrow "
-    "writes and reads it) is taken as the text '__HIVE_DEFAULT_PARTITION__' and accepted "
-    "(metrics/read.py request_units, keys)",
-)
 def test_a_null_tool_partition_breaks_the_not_null_rule(tmp_path):
     reqs = [*many_requests(10), request("n1", "2026-03-05 10:00", "u1", "l1", 3.0, tool=None)]
     root = good(tmp_path / "ds", requests=reqs)
@@ -823,11 +775,6 @@ def test_a_null_tool_partition_breaks_the_not_null_rule(tmp_path):
     has(rejected(root), "requests", "tool", "must not be null", rows=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: AI_CONSOLE_MEMORY_MB is not checked: '0' ends in ZeroDivisionError "
-    "(metrics/opening.py:222), 'lots' in ValueError (metrics/opening.py:50)",
-)
 @pytest.mark.parametrize("setting", ["0", "lots"])
 def test_a_memory_setting_that_is_not_a_size_is_a_usage_error(tmp_path, setting):
     root = good(tmp_path / "ds")
