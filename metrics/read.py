@@ -81,7 +81,8 @@ def organization(chk: Checker, root: Path, tz_override: str | None) -> tuple[str
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+    """An exception's message on one line, short enough to read among the others."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "…"
 
 
@@ -127,10 +128,17 @@ def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
     if file.is_file():
         paths = [file]
     elif folder.is_dir():
-        paths = request_dir_files(folder)
+        try:
+            paths = request_dir_files(folder)
+        except OSError as exc:
+            chk.add("requests/", None, f"cannot be listed ({_short(exc)})")
+            return None
         if not paths:
             chk.add("requests/", None, "holds no Parquet file")
             return None
+    elif file.exists():
+        chk.add("requests.parquet", None, "is not a file (a requests/ folder is read as one)")
+        return None
     else:
         chk.add("requests.parquet", None, "required file is missing (or a requests/ directory)")
         return None

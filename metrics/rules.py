@@ -156,7 +156,7 @@ def text(values) -> list[str]:
         values = values.dictionary_decode()
     if kind_of(values.type) == STRING:
         raw = pc.cast(values, pa.large_binary()).to_pylist()
-        out = [None if v is None else v.decode("utf-8", "backslashreplace") for v in raw]
+        out = [None if v is None else v.decode("utf-8", "replace") for v in raw]
     else:
         out = values.to_pylist()
     return [
