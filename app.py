@@ -114,13 +114,13 @@ def main() -> None:
     pages = st.navigation(
         [
             st.Page(
-                "pages/adoption.py",
+                "app_pages/adoption.py",
                 title="AI adoption and usage",
                 icon=":material/monitoring:",
                 default=True,
             ),
-            st.Page("pages/users.py", title="Users", icon=":material/group:", url_path="users"),
-            st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
+            st.Page("app_pages/users.py", title="Users", icon=":material/group:", url_path="users"),
+            st.Page("app_pages/data.py", title="Data", icon=":material/database:", url_path="data"),
         ]
     )
     with st.sidebar:

@@ -33,28 +33,8 @@ def small_ds(small_dataset):
     return metrics.open_dataset(small_dataset, cache_dir=False)
 
 
-def _navigation_only(monkeypatch) -> None:
-    """Keeps AppTest on the `st.navigation` path across reruns.
-
-    AppTest resets `PagesManager.uses_pages_directory` before every run, so with a `pages/`
-    directory next to `app.py` each rerun after the first takes the legacy pages-directory
-    route and runs the page script without the entrypoint (and its sidebar filters). The real
-    server sets the flag to False once `st.navigation` has run and keeps it; this does the same.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
 @pytest.fixture
 def app_env(monkeypatch, small_dataset, tmp_path):
-    _navigation_only(monkeypatch)
     monkeypatch.setenv("AI_CONSOLE_DATASET", str(small_dataset))
     monkeypatch.setenv("AI_CONSOLE_AS_OF", END.isoformat())
     monkeypatch.setenv("AI_CONSOLE_CACHE_DIR", str(tmp_path / "cache"))
@@ -72,7 +52,7 @@ def new_app(**query):
 
 
 def open_page(page: str, **query):
-    """The app started with `query`, then switched to `page` (say "pages/data.py")."""
+    """The app started with `query`, then switched to `page` (say "app_pages/data.py")."""
     at = new_app(**query)
     at.run()
     at.switch_page(page).run()

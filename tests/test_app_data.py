@@ -21,7 +21,7 @@ def broken_dataset(root: Path) -> Path:
 
 
 def open_data(**query):
-    return open_page("pages/data.py", **query)
+    return open_page("app_pages/data.py", **query)
 
 
 def sidebar_org(at) -> str:
@@ -49,7 +49,7 @@ def test_a_bad_dataset_shows_its_errors_and_the_last_good_stays(app_env, small_d
     assert any("credits" in e for e in errors), errors
     assert sidebar_org(at) == small_ds.name
 
-    at.switch_page("pages/adoption.py").run()
+    at.switch_page("app_pages/adoption.py").run()
     assert_clean(at)
     assert len(at.get("vega_lite_chart")) >= 2
 
@@ -96,7 +96,7 @@ def test_a_bad_configured_dataset_points_to_the_data_page(monkeypatch, tmp_path,
     at.run()
     assert_clean(at)
     assert any("No dataset is open" in w.value for w in at.warning)
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     assert_clean(at)
     assert any("must exist in users.parquet" in e.value for e in at.error)
 
@@ -118,7 +118,7 @@ def test_a_dataset_that_breaks_while_open_keeps_the_last_good(
     assert_clean(at)
     assert sidebar_org(at) == small_ds.name
     assert len(at.get("vega_lite_chart")) >= 2
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     assert_clean(at)
     errors = [e.value for e in at.error]
     assert any("can no longer be opened" in e for e in errors), errors

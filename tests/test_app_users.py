@@ -7,7 +7,7 @@ from tests.app_support import END, assert_clean, open_page
 
 
 def open_users(**query):
-    return open_page("pages/users.py", **query)
+    return open_page("app_pages/users.py", **query)
 
 
 def test_one_row_per_user_matching_the_overview(app_env, small_ds):

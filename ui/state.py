@@ -96,6 +96,6 @@ def require() -> tuple[metrics.Dataset, Filters]:
     ctx = context()
     if ctx.dataset is None or ctx.filters is None:
         st.warning("No dataset is open yet. Open or generate one on the Data page.")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+        st.page_link("app_pages/data.py", label="Go to Data", icon=":material/database:")
         st.stop()
     return ctx.dataset, ctx.filters
