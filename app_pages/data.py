@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-import metrics
-from ui import data, state
+from ui import components, data, safety, state
 from ui.charts import day_range
 
-PATH_KEY = "dataset_path"
 FLASH_KEY = "_data_flash"
 LOCALES = ["en_US", "en_GB", "cs_CZ", "de_DE", "fr_FR", "es_ES", "it_IT", "pl_PL", "ja_JP"]
 TIMEZONES = [
@@ -34,68 +30,63 @@ if flash:
     st.success(flash, icon=":material/check_circle:")
 
 
-def show_issues(issues) -> None:
-    for issue in issues:
-        st.error(str(issue), icon=":material/error:")
-
-
-def switch_to(path: str) -> bool:
-    """Opens a dataset; only a dataset that opened replaces the one in use."""
+def switch_to(raw: str) -> bool:
+    """Opens a dataset and puts it in the URL; only a dataset that opened replaces the one in
+    use, and the validation report follows it."""
     try:
-        with st.spinner(f"Opening {path}…"):
-            ds = data.open_dataset(path)
-    except metrics.DatasetError as exc:
-        st.error(
-            f"{path} was not opened: it breaks {len(exc.issues)} rule"
-            f"{'s' if len(exc.issues) != 1 else ''} of the data format. "
-            "The dataset in use stays open.",
-            icon=":material/block:",
-        )
-        show_issues(exc.issues)
+        with st.spinner(f"Opening {safety.md(raw)}…"):
+            ds = data.open_dataset(raw)
+    except data.CannotOpen as exc:
+        st.error(f"{exc.message} The dataset in use stays open.", icon=":material/block:")
+        components.show_issues(exc.issues)
         return False
-    st.session_state[PATH_KEY] = str(ds.path)
-    st.session_state[FLASH_KEY] = f"Opened {ds.name} from {ds.path}."
+    path = data.path_of(ds)
+    state.set_url_value("dataset", None if path == data.default_dataset() else str(path))
+    st.session_state["validate_path"] = str(path)
+    st.session_state[FLASH_KEY] = f"Opened {safety.md(ds.name)} from {safety.md(path)}."
     return True
 
 
 with st.container(border=True):
     st.subheader("Current dataset", anchor=False)
     ds = ctx.dataset
-    if ctx.issues:
+    if ctx.message:
+        still = " The last good copy stays on screen." if ds is not None else ""
         st.error(
-            f"{ctx.path} can no longer be opened"
-            + (f"; still showing {ds.path}." if ds is not None else "."),
+            f"The dataset in use can no longer be opened. {ctx.message}{still}",
             icon=":material/block:",
         )
-        show_issues(ctx.issues)
+        components.show_issues(ctx.issues)
     if ds is None:
         st.info("No dataset is open.")
     else:
         cols = st.columns(4)
-        cols[0].metric("Organization", ds.name)
+        cols[0].metric("Organization", safety.md(ds.name))
         cols[1].metric("Users", f"{len(ds.users):,}")
         cols[2].metric("Licenses", f"{len(ds.licenses):,}")
         cols[3].metric("Teams", f"{len(ds.teams):,}")
         span = day_range(ds.first_day, ds.last_day) if ds.first_day else "no counted requests"
         st.markdown(
-            f"Path `{ds.path}`  \nTimezone **{ds.timezone}** · counted requests **{span}** · "
-            f"fingerprint `{ds.fingerprint}`"
+            f"Folder {safety.md(data.path_of(ds))}  \nTimezone **{safety.md(ds.timezone)}** · "
+            f"counted requests **{span}** · fingerprint {safety.md(ds.fingerprint)}"
         )
 
 with st.container(border=True):
     st.subheader("Open another dataset", anchor=False)
     st.caption(
-        "A directory with users.parquet, licenses.parquet, requests.parquet or requests/, "
-        "and optionally topup_limits.parquet and organization.json."
+        "A folder with users.parquet, licenses.parquet, requests.parquet or requests/, and "
+        f"optionally topup_limits.parquet and organization.json, inside "
+        f"{safety.md(safety.roots_text())}."
     )
     with st.form("open_form", border=False):
-        raw = st.text_input("Dataset directory", placeholder="/path/to/dataset", key="open_path")
+        raw = st.text_input("Dataset folder", placeholder="/path/to/dataset", key="open_path")
         submitted = st.form_submit_button("Open dataset", icon=":material/folder_open:")
     if submitted and raw.strip() and switch_to(raw.strip()):
         st.rerun()
 
 with st.container(border=True):
     st.subheader("Generate a synthetic organization", anchor=False)
+    default_out = data.demo_dir().parent
     with st.form("generate_form", border=False):
         c1, c2, c3 = st.columns(3)
         size = c1.selectbox("Size", list(SIZES), format_func=SIZES.get, key="gen_size")
@@ -105,55 +96,73 @@ with st.container(border=True):
         locale = c4.selectbox("Locale", LOCALES, key="gen_locale")
         timezone = c5.selectbox("Timezone", TIMEZONES, key="gen_tz", accept_new_options=True)
         out = c6.text_input(
-            "Output directory",
-            placeholder=str(data.demo_dir().parent / "<size>-<seed>"),
-            key="gen_out",
+            "Output folder", placeholder=str(default_out / "<size>-<seed>"), key="gen_out"
         )
-        replace = st.checkbox("Replace the directory if it holds files", key="gen_force")
+        replace = st.checkbox(
+            "Replace a dataset generated here before",
+            key="gen_replace",
+            help="Only a folder this app generated can be replaced; a folder with other files "
+            "is never touched.",
+        )
         generate = st.form_submit_button("Generate and open", icon=":material/auto_awesome:")
     if generate:
         import fixtures
 
-        target = Path(out.strip() or data.demo_dir().parent / f"{size}-{seed}").expanduser()
-        bar = st.progress(0.0, text="Starting")
-
-        def progress(done: int, total: int, label: str) -> None:
-            bar.progress(min(done / max(total, 1), 1.0), text=f"Generating: {label}")
-
         try:
+            target = data.generation_target(
+                out.strip() or str(default_out / f"{size}-{seed}"), replace
+            )
             config = fixtures.GeneratorConfig.preset(
                 size, months=int(months), seed=int(seed), locale=locale, timezone=timezone
             )
-            summary = fixtures.generate(target, config, progress, force=replace)
-        except (fixtures.ConfigError, OSError) as exc:
-            bar.empty()
-            st.error(str(exc), icon=":material/error:")
+        except (data.CannotGenerate, fixtures.ConfigError) as exc:
+            st.error(safety.md(exc) if isinstance(exc, fixtures.ConfigError) else str(exc))
         else:
-            bar.progress(
-                1.0, text=f"Generated {summary.requests:,} requests in {summary.seconds:.1f} s"
-            )
-            if switch_to(str(summary.out_dir)):
-                st.session_state[FLASH_KEY] = (
-                    f"Generated {summary.organization}: {summary.users:,} users, "
-                    f"{summary.requests:,} requests, {day_range(summary.start, summary.end)}; "
-                    f"opened from {summary.out_dir}."
+            bar = st.progress(0.0, text="Starting")
+
+            def progress(done: int, total: int, label: str) -> None:
+                bar.progress(min(done / max(total, 1), 1.0), text=f"Generating: {safety.md(label)}")
+
+            try:
+                summary = data.generate(target, config, progress, replace)
+            except OSError as exc:
+                bar.empty()
+                st.error(
+                    f"Could not write {safety.md(target)}: {safety.md(exc.strerror or exc)}.",
+                    icon=":material/error:",
                 )
-                st.rerun()
+            else:
+                bar.progress(
+                    1.0, text=f"Generated {summary.requests:,} requests in {summary.seconds:.1f} s"
+                )
+                if switch_to(str(summary.out_dir)):
+                    st.session_state[FLASH_KEY] = (
+                        f"Generated {safety.md(summary.organization)}: {summary.users:,} users, "
+                        f"{summary.requests:,} requests, "
+                        f"{day_range(summary.start, summary.end)}; "
+                        f"opened from {safety.md(summary.out_dir)}."
+                    )
+                    st.rerun()
 
 with st.container(border=True):
     st.subheader("Validation report", anchor=False)
-    target = st.text_input(
-        "Dataset to check",
-        value=str(ctx.dataset.path) if ctx.dataset else (ctx.path or ""),
-        key="validate_path",
-    )
+    if "validate_path" not in st.session_state:
+        st.session_state["validate_path"] = (
+            str(data.path_of(ctx.dataset)) if ctx.dataset else (ctx.path or "")
+        )
+    target = st.text_input("Dataset to check", key="validate_path")
     if target.strip():
-        with st.spinner("Checking every rule of the data format…"):
-            issues = data.validate(target.strip())
-        if issues:
-            st.error(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} found in {target}.")
-            show_issues(issues)
+        try:
+            with st.spinner("Checking every rule of the data format…"):
+                issues = data.validate(target.strip())
+        except data.CannotOpen as exc:
+            st.error(exc.message, icon=":material/block:")
         else:
-            st.success(
-                f"{target} follows every rule of the data format.", icon=":material/verified:"
-            )
+            where = safety.md(target.strip())
+            if issues:
+                st.error(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} in {where}.")
+                components.show_issues(issues)
+            else:
+                st.success(
+                    f"{where} follows every rule of the data format.", icon=":material/verified:"
+                )

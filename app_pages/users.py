@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import charts, data, state
-
-
-def share_bar(label: str, help_text: str):
-    """A 0-100 % bar, the same scale for every share of an allowance on this page."""
-    return st.column_config.ProgressColumn(
-        label, format="percent", min_value=0.0, max_value=1.0, help=help_text
-    )
-
+from ui import charts, data, safety, state
 
 ds, filters = state.require()
 period = filters.period
@@ -20,14 +12,15 @@ period = filters.period
 st.title("Users")
 st.caption(state.describe(filters, ds))
 
-overview = data.users_overview(ds, period, filters.teams)
+table = data.users_table(ds, period, filters.teams)
 
-AT_LIMIT = "🔴 At limit"
-NEAR_LIMIT = "🟠 Near limit"
+AT_LIMIT = "At limit"
+NEAR_LIMIT = "Near limit"
+MARKS = {AT_LIMIT: "🔴 At limit", NEAR_LIMIT: "🟠 Near limit", "": ""}
 SORTS = {
     "Share of allowance used": ("share_used", False),
     "AI Credits in the period": ("total", False),
-    "Limit hits": ("limit_hits", False),
+    "Limit hits in the period": ("limit_hits", False),
     "Last active": ("last_active", False),
     "Name": ("name", True),
     "Team": ("team", True),
@@ -38,10 +31,12 @@ with st.container(border=True):
     query = search_col.text_input(
         "Search", placeholder="Name, email, team or plan", key="users_q", bind="query-params"
     )
-    sort_by = sort_col.selectbox("Sort by", list(SORTS), key="users_sort")
-    only_near = only_col.toggle("Only near or over their limit", key="users_near")
+    sort_by = sort_col.selectbox("Sort by", list(SORTS), key="users_sort", bind="query-params")
+    only_near = only_col.toggle(
+        "Only near or over their limit", key="users_near", bind="query-params"
+    )
 
-rows = overview
+rows = table.assign(team=table["team"].fillna(state.team_label(None, ds.teams)))
 if query:
     needle = query.strip().lower()
     haystack = (
@@ -49,9 +44,9 @@ if query:
         + " "
         + rows["email"].fillna("")
         + " "
-        + rows["team"].fillna("")
+        + rows["team"]
         + " "
-        + rows["plans"].fillna("")
+        + rows["plan"].fillna("")
         + " "
         + rows["user_id"]
     ).str.lower()
@@ -60,80 +55,117 @@ if only_near:
     rows = rows[rows["near_limit"]]
 column, ascending = SORTS[sort_by]
 rows = rows.sort_values([column, "user_id"], ascending=[ascending, True], na_position="last")
+share = rows["share_used"].fillna(0)
 rows = rows.assign(
-    status=rows["share_used"].map(lambda s: AT_LIMIT if s >= 1 else NEAR_LIMIT if s >= 0.8 else ""),
-    topup_share=(rows["topup_used"] / rows["topup_limit"].where(rows["topup_limit"] > 0)),
+    status=[AT_LIMIT if s >= 1 else NEAR_LIMIT if s >= 0.8 else "" for s in share],
+    license=[
+        "" if n == 0 else f"{plan} (+{n - 1})" if n > 1 else plan
+        for plan, n in zip(rows["plan"].fillna(""), rows["licenses"], strict=True)
+    ],
 )
 
 cols = st.columns(4)
-cols[0].metric("Users", f"{len(overview):,}")
-cols[1].metric("Active in the period", f"{int((overview['requests'] > 0).sum()):,}")
+cols[0].metric("Users", f"{len(table):,}")
+cols[1].metric("Active in the period", f"{int((table['requests'] > 0).sum()):,}")
 cols[2].metric(
     "Near or over their limit",
-    f"{int(overview['near_limit'].sum()):,}",
-    help="At or above 80% of the allowance of a license's current quota period",
+    f"{int(table['near_limit'].sum()):,}",
+    help="At or above 80% of the allowance of their fullest license's current quota period",
 )
-cols[3].metric("Hit their limit in the period", f"{int((overview['limit_hits'] > 0).sum()):,}")
+cols[3].metric("Hit their limit in the period", f"{int((table['limit_hits'] > 0).sum()):,}")
 
 st.caption(
-    f"Allowance columns show each user's quota period running on "
-    f"{charts.day_range(period.end, period.end)}, the last day of the period; with several "
-    f"licenses, the fullest one. {len(rows):,} of {len(overview):,} users shown."
+    f"Allowance columns describe each user's fullest license (the largest share of its "
+    f"allowance used) in the quota period running on {charts.day_range(period.end, period.end)},"
+    f" the period's last day; (+1) says the user holds one more license. The top-up limit is "
+    f"the one in force for the user that day. {len(rows):,} of {len(table):,} users shown."
 )
 
 st.dataframe(
-    rows,
+    rows.assign(status=rows["status"].map(MARKS)),
     hide_index=True,
     height=560,
     key="users_table",
     column_order=[
-        "status",
         "name",
         "team",
-        "plans",
+        "status",
+        "license",
         "share_used",
         "spent",
         "allowance",
-        "topup_share",
-        "topup_used",
         "topup_limit",
         "limit_hits",
-        "requests",
         "total",
         "last_active",
-        "email",
     ],
     column_config={
+        "name": st.column_config.TextColumn("User", pinned=True, width=150),
+        "team": st.column_config.TextColumn("Team", width=95),
         "status": st.column_config.TextColumn(
-            "Status", help="At or above 80% of the allowance: near the limit", width="small"
+            "Status", help="At or above 80% of the allowance: near the limit", width=95
         ),
-        "name": st.column_config.TextColumn("User"),
-        "team": st.column_config.TextColumn("Team"),
-        "plans": st.column_config.TextColumn("Plans"),
-        "share_used": share_bar(
-            "Allowance used", "Spent in the current quota period / (built-in quota + top-up limit)"
+        "license": st.column_config.TextColumn(
+            "License", help="Plan of the fullest license; (+n): other licenses held", width=110
         ),
-        "spent": st.column_config.NumberColumn("Spent", format="%.1f"),
-        "allowance": st.column_config.NumberColumn("Allowance", format="%.1f"),
-        "topup_share": share_bar(
-            "Top-up used",
-            "Top-up AI Credits spent against the top-up limit (blank without a limit)",
+        "share_used": st.column_config.ProgressColumn(
+            "Allowance used",
+            format="percent",
+            min_value=0.0,
+            max_value=1.0,
+            width=105,
+            help="Spent in the current quota period / (built-in quota + top-up limit), "
+            "fullest license",
         ),
-        "topup_used": st.column_config.NumberColumn("Top-up spent", format="%.1f"),
-        "topup_limit": st.column_config.NumberColumn("Top-up limit", format="%.1f"),
-        "limit_hits": st.column_config.NumberColumn("Hits in period", format="%d"),
-        "requests": st.column_config.NumberColumn("Requests in period", format="%d"),
-        "total": st.column_config.NumberColumn("AI Credits in period", format="%.1f"),
-        "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD"),
-        "email": st.column_config.TextColumn("Email"),
+        "spent": st.column_config.NumberColumn(
+            "Spent", format="%.1f", width=65, help="AI Credits spent in the current quota period"
+        ),
+        "allowance": st.column_config.NumberColumn(
+            "Allowance", format="%.1f", width=75, help="Built-in quota + top-up limit"
+        ),
+        "topup_limit": st.column_config.NumberColumn(
+            "Top-up limit", format="%.1f", width=80, help="In force for the user on that day"
+        ),
+        "limit_hits": st.column_config.NumberColumn(
+            "Hits", format="%d", width=50, help="Limit hits in the period"
+        ),
+        "total": st.column_config.NumberColumn(
+            "AI Credits", format="%.1f", width=80, help="AI Credits spent in the period"
+        ),
+        "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD", width=90),
     },
 )
 
+EXPORT = [
+    "user_id",
+    "name",
+    "email",
+    "team",
+    "status",
+    "plan",
+    "licenses",
+    "share_used",
+    "spent",
+    "allowance",
+    "quota",
+    "topup_used",
+    "topup_limit",
+    "quota_start",
+    "quota_end",
+    "limit_hits",
+    "requests",
+    "builtin",
+    "topup",
+    "total",
+    "last_active",
+]
 st.download_button(
     "Download CSV",
-    rows.drop(columns=["topup_share"]).to_csv(index=False).encode(),
+    safety.csv_bytes(rows[EXPORT]),
     file_name=f"users_{period.start}_{period.end}.csv",
     mime="text/csv",
     icon=":material/download:",
     on_click="ignore",
+    help="The rows shown, with every column; text that a spreadsheet would run as a formula "
+    "starts with an apostrophe",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -34,10 +35,12 @@ def small_ds(small_dataset):
 
 
 @pytest.fixture
-def app_env(monkeypatch, small_dataset, tmp_path):
+def app_env(monkeypatch, small_dataset, tmp_path, tmp_path_factory):
+    """The app on the small organization, allowed to open and write under pytest's temp root."""
     monkeypatch.setenv("AI_CONSOLE_DATASET", str(small_dataset))
     monkeypatch.setenv("AI_CONSOLE_AS_OF", END.isoformat())
     monkeypatch.setenv("AI_CONSOLE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("AI_CONSOLE_DATA_ROOTS", str(tmp_path_factory.getbasetemp()))
     monkeypatch.delenv("AI_CONSOLE_DATA", raising=False)
     return small_dataset
 
@@ -80,3 +83,12 @@ def metrics_by_label(at) -> dict[str, object]:
 
 def assert_clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def plain(text: str) -> str:
+    """Markdown as a person reads it: the backslash escapes of `ui.safety.md` undone."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def texts(elements) -> list[str]:
+    return [plain(e.value) for e in elements]
