@@ -60,7 +60,7 @@ with st.container(border=True):
     if ds is None:
         st.info("No dataset is open.")
     else:
-        cols = st.columns(4)
+        cols = st.columns([3, 1, 1, 1])
         cols[0].metric("Organization", safety.md(ds.name))
         cols[1].metric("Users", f"{len(ds.users):,}")
         cols[2].metric("Licenses", f"{len(ds.licenses):,}")

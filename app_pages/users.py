@@ -16,7 +16,6 @@ table = data.users_table(ds, period, filters.teams)
 
 AT_LIMIT = "At limit"
 NEAR_LIMIT = "Near limit"
-MARKS = {AT_LIMIT: "🔴 At limit", NEAR_LIMIT: "🟠 Near limit", "": ""}
 SORTS = {
     "Share of allowance used": ("share_used", False),
     "AI Credits in the period": ("total", False),
@@ -82,7 +81,7 @@ st.caption(
 )
 
 st.dataframe(
-    rows.assign(status=rows["status"].map(MARKS)),
+    rows,
     hide_index=True,
     height=560,
     key="users_table",
@@ -100,39 +99,39 @@ st.dataframe(
         "last_active",
     ],
     column_config={
-        "name": st.column_config.TextColumn("User", pinned=True, width=150),
-        "team": st.column_config.TextColumn("Team", width=95),
+        "name": st.column_config.TextColumn("User", pinned=True, width=140),
+        "team": st.column_config.TextColumn("Team", width=105),
         "status": st.column_config.TextColumn(
-            "Status", help="At or above 80% of the allowance: near the limit", width=95
+            "Status", help="At or above 80% of the allowance: near the limit", width=80
         ),
         "license": st.column_config.TextColumn(
-            "License", help="Plan of the fullest license; (+n): other licenses held", width=110
+            "License", help="Plan of the fullest license; (+n): other licenses held", width=120
         ),
         "share_used": st.column_config.ProgressColumn(
             "Allowance used",
             format="percent",
             min_value=0.0,
             max_value=1.0,
-            width=105,
+            width=100,
             help="Spent in the current quota period / (built-in quota + top-up limit), "
             "fullest license",
         ),
         "spent": st.column_config.NumberColumn(
-            "Spent", format="%.1f", width=65, help="AI Credits spent in the current quota period"
+            "Spent", format="%.1f", width=60, help="AI Credits spent in the current quota period"
         ),
         "allowance": st.column_config.NumberColumn(
-            "Allowance", format="%.1f", width=75, help="Built-in quota + top-up limit"
+            "Allowance", format="%.1f", width=72, help="Built-in quota + top-up limit"
         ),
         "topup_limit": st.column_config.NumberColumn(
-            "Top-up limit", format="%.1f", width=80, help="In force for the user on that day"
+            "Top-up limit", format="%.1f", width=78, help="In force for the user on that day"
         ),
         "limit_hits": st.column_config.NumberColumn(
-            "Hits", format="%d", width=50, help="Limit hits in the period"
+            "Hits", format="%d", width=45, help="Limit hits in the period"
         ),
         "total": st.column_config.NumberColumn(
-            "AI Credits", format="%.1f", width=80, help="AI Credits spent in the period"
+            "AI Credits", format="%.1f", width=72, help="AI Credits spent in the period"
         ),
-        "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD", width=90),
+        "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD", width=88),
     },
 )
 

@@ -86,8 +86,8 @@ def assert_clean(at) -> None:
 
 
 def plain(text: str) -> str:
-    """Markdown as a person reads it: the backslash escapes of `ui.safety.md` undone."""
-    return re.sub(r"\\(.)", r"\1", text)
+    """Markdown as a person reads it: the escapes and word joiners of `ui.safety.md` undone."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u2060", "")
 
 
 def texts(elements) -> list[str]:

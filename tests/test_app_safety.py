@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from tests.app_support import assert_clean, new_app
+from tests.app_support import assert_clean, new_app, plain
 from ui import safety
 
 PORTS = (8501,)
@@ -112,6 +112,21 @@ def test_markdown_is_escaped_character_by_character(text):
     for ch in "![]()*_`:$<>&#":
         assert f"\\{ch}" in escaped or ch not in text
     assert safety.md("Acme Corp") == "Acme Corp"
+    assert plain(escaped) == " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("text", "broken"),
+    [
+        ("see http://evil.example", "http\\:\u2060//"),
+        ("www.evil.example", "w\u2060ww\\."),
+        ("ceo@evil.example", "ceo\u2060@"),
+        (":material/warning:", "\\:\u2060material/"),
+    ],
+)
+def test_links_and_icons_streamlit_would_draw_anyway_are_broken_invisibly(text, broken):
+    """Streamlit links addresses and draws icons even from escaped text (seen in Chromium)."""
+    assert broken in safety.md(text)
 
 
 def test_csv_cells_that_would_run_as_formulas_are_neutralised():

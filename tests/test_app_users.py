@@ -33,7 +33,7 @@ def test_one_row_per_user_matching_the_engine(app_env, small_ds):
     assert (merged["limit_hits"] == merged["limit_hits_api"]).all()
     near = merged[merged["near_limit"]]
     assert len(near) > 0
-    assert set(near["status"]) <= {"🟠 Near limit", "🔴 At limit"}
+    assert set(near["status"]) <= {"Near limit", "At limit"}
     assert (merged.loc[~merged["near_limit"], "status"] == "").all()
     shares = shown["share_used"].fillna(-1).tolist()
     assert shares == sorted(shares, reverse=True)

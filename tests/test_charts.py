@@ -118,7 +118,7 @@ def test_one_legend_per_chart_and_partial_buckets_lighter_without_one(report, bu
     enc = spec["encoding"]
     legends = [ch for ch, e in enc.items() if isinstance(e, dict) and e.get("legend") is not None]
     assert legends == ["color"]
-    assert enc["color"]["legend"]["orient"] == "bottom"
+    assert enc["color"]["legend"]["orient"] == "top"
     opacity = enc["opacity"]
     assert opacity["field"] == "coverage" and opacity["legend"] is None
     assert opacity["scale"] == {"domain": ["Whole", "Partial"], "range": [1.0, 0.4]}

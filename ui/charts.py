@@ -105,7 +105,9 @@ def _color(domain: list[str], colors: list[str]) -> alt.Color:
     return alt.Color(
         "series:N",
         scale=alt.Scale(domain=domain, range=colors),
-        legend=alt.Legend(title=None, orient="bottom", labelLimit=0),
+        legend=alt.Legend(
+            title=None, orient="top", direction="horizontal", labelLimit=0, offset=6, padding=0
+        ),
     )
 
 
@@ -129,11 +131,18 @@ def _title(text: str, granularity: Granularity, subtitle: Sequence[str]) -> alt.
         fontSize=13,
         subtitleFontSize=11,
         subtitleColor="#6B6F76",
+        offset=10,
     )
 
 
 def _base(data: pd.DataFrame, title: alt.TitleParams) -> alt.Chart:
-    return alt.Chart(data, title=title).properties(height=HEIGHT, width="container")
+    """`fit-x`: the bars get `HEIGHT` pixels whatever the title and legend take, and as every
+    chart has the same title lines and one legend row, all three come out equally tall."""
+    return alt.Chart(data, title=title).properties(
+        height=HEIGHT,
+        width="container",
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+    )
 
 
 _BUCKET_TOOLTIPS = [

@@ -130,13 +130,22 @@ def holds_files(path: Path) -> bool:
 # -- text from data --------------------------------------------------------------------------
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=^\"'])")
+# Streamlit links web addresses and draws `:material/...:` icons even when every character is
+# escaped; an invisible word joiner inside the trigger keeps the text as it reads.
+_JOINER = "\u2060"
+_TRIGGERS = re.compile(r"(?i)(://|www\.|@|:material/|:streamlit:)")
+
+
+def _join(match: re.Match) -> str:
+    found = match.group(0)
+    return found[0] + _JOINER + found[1:] if found != "@" else _JOINER + found
 
 
 def md(text: object) -> str:
     """Text from data made literal inside Streamlit Markdown (labels, captions, alerts):
-    no link, image, emphasis, directive, emoji code, LaTeX or HTML survives."""
+    no link, image, emphasis, directive, icon, LaTeX or HTML survives."""
     flat = " ".join(str(text).split())
-    return _MARKDOWN.sub(r"\\\1", flat)
+    return _MARKDOWN.sub(r"\\\1", _TRIGGERS.sub(_join, flat))
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
