@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.app_support import END, SEED
-from tests.browser.server import chromium, streamlit_server
+from tests.browser.server import launch, streamlit_server
 
 MONTHS = 15
 
@@ -59,9 +59,20 @@ def server(server_env):
 
 
 @pytest.fixture(scope="session")
-def browser_context():
-    with chromium() as context:
-        yield context
+def playwright():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser_context(playwright):
+    browser = launch(playwright)
+    try:
+        yield browser.new_context(viewport={"width": 1440, "height": 1000})
+    finally:
+        browser.close()
 
 
 def guard(page, allowed_hosts=("127.0.0.1",)) -> list[str]:
@@ -87,7 +98,7 @@ def assert_no_exception(page) -> None:
 @pytest.fixture
 def page(browser_context):
     page = browser_context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)
     outside = guard(page)
     yield page
     assert_no_exception(page)

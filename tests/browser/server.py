@@ -96,13 +96,19 @@ def streamlit_server(env: dict[str, str], timeout: float = 60, cwd: Path = ROOT)
         log.close()
 
 
+def launch(playwright, args: tuple[str, ...] = ()):
+    """The system Chromium, from a running Playwright (one per process: its sync API nests no
+    second one)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *args])
+
+
 @contextlib.contextmanager
 def chromium(viewport=(1440, 1000), args: tuple[str, ...] = ()) -> Iterator:
     """Yields a Playwright browser context on the system Chromium."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *args])
+        browser = launch(p, args)
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             yield context
@@ -171,7 +177,7 @@ def chart_picture(page) -> list[dict | None]:
     return page.evaluate(_PICTURE)
 
 
-def settled_picture(page, bars: list[int] | None = None, timeout: float = 60) -> list:
+def settled_picture(page, bars: list[int] | None = None, timeout: float = 90) -> list:
     """The charts' picture once the run is over and two reads 300 ms apart agree, and each
     chart draws `bars` bars (without `bars`: three charts, each with some)."""
     deadline = time.monotonic() + timeout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import assert_no_exception, guard
 from tests.browser.server import (
@@ -136,7 +137,8 @@ def test_generate_a_small_organization_from_the_form(page, server, tmp_path):
     org = flash.inner_text().removeprefix("Generated ").split(":")[0]
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert org in sidebar.inner_text()
-    assert page.get_by_label("Dataset to check").input_value() == str(out)
+    wait_for_app(page)
+    expect(page.get_by_role("textbox", name="Dataset to check")).to_have_value(str(out))
     page.get_by_role("link", name="AI adoption and usage").click()
     charts_drawn(page, 2)
     caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first
@@ -175,3 +177,20 @@ def test_every_page_stays_on_this_machine(browser_context, server):
     page.close()
     assert outside == []
     assert any("/media/" in url and url.endswith(".png") for url in asked), "no local icon"
+
+
+def test_a_chart_exports_a_png_from_its_toolbar(page, server):
+    """What docs/app.md promises: Download as PNG, and no SVG, in the chart's own toolbar."""
+    page.goto(server + "/?period=Last+3+months")
+    settled_picture(page, [3, 6, 3])
+    chart = page.locator(CHART).nth(1)
+    chart.hover()
+    toolbar = page.locator('[data-testid="stElementToolbar"]').nth(1)
+    labels = [b.get_attribute("aria-label") for b in toolbar.locator("button").all()]
+    assert "Download as PNG" in labels
+    assert not any("SVG" in (label or "") for label in labels)
+    with page.expect_download() as download:
+        toolbar.get_by_role("button", name="Download as PNG").click()
+    path = download.value.path()
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,7 @@ import pytest
 
 from tests import datasets as d
 from tests.browser.conftest import assert_no_exception, guard
-from tests.browser.server import CHART, chromium, settled_picture, wait_for_app
+from tests.browser.server import CHART, launch, settled_picture, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -49,11 +49,14 @@ def test_a_forged_host_is_refused_at_the_websocket(server, host, status):
     assert line.startswith(f"HTTP/1.1 {status}"), line
 
 
-def test_a_page_of_another_site_rebound_to_this_machine_gets_no_data(server, browser_ds):
+def test_a_page_of_another_site_rebound_to_this_machine_gets_no_data(
+    server, browser_ds, playwright
+):
     """DNS rebinding: the attacker's name resolves to 127.0.0.1, the browser sends it as Host."""
     port = urlsplit(server).port
-    with chromium(args=(f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",)) as context:
-        page = context.new_page()
+    browser = launch(playwright, (f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",))
+    try:
+        page = browser.new_page()
         outside = guard(page, allowed_hosts=(REBOUND,))
         page.goto(f"http://{REBOUND}:{port}/")
         page.wait_for_timeout(5000)
@@ -61,6 +64,8 @@ def test_a_page_of_another_site_rebound_to_this_machine_gets_no_data(server, bro
         assert browser_ds.name not in text
         assert page.locator(CHART).count() == 0
         assert outside == []
+    finally:
+        browser.close()
 
 
 @contextlib.contextmanager

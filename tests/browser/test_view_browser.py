@@ -41,7 +41,7 @@ def fresh(browser_context):
 
     def load(url: str, bars: list[int]):
         page = browser_context.new_page()
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(60_000)
         outside = guard(page)
         pages.append((page, outside))
         page.goto(url)
