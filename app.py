@@ -25,12 +25,20 @@ from ui.charts import day_range  # noqa: E402
 LAST_GOOD_KEY = "_last_good_dataset"
 
 
+def _option(name: str, default):
+    """A Streamlit setting, or `default` on a Streamlit too old to know it."""
+    try:
+        return st.get_option(name)
+    except RuntimeError:
+        return default
+
+
 def _refuse_foreign_host() -> None:
     """Against DNS rebinding: a page of another site that reaches this server under its own
     name gets a refusal, before any data is opened."""
     host = st.context.headers.get("Host")
-    ports = {st.get_option("server.port"), st.get_option("browser.serverPort")}
-    if not safety.host_allowed(host, st.get_option("server.allowedHosts"), ports):
+    ports = {_option("server.port", 8501), _option("browser.serverPort", 8501)}
+    if not safety.host_allowed(host, _option("server.allowedHosts", []), ports):
         st.text(
             "This console only answers under the names it serves (by default 127.0.0.1, "
             "localhost and [::1] on its own port). Open it through one of them."

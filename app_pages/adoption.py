@@ -49,10 +49,10 @@ before = (
 )
 frame = report.frame()
 by_days = {f"{b.first}..{b.last}": b for b in report.buckets}
+who = state.teams_text(filters.teams, ds.teams)
 subtitle = [
     f"{ds.name} · {charts.day_range(period.start, period.end)}",
-    f"{state.teams_text(filters.teams, ds.teams).capitalize()} · "
-    + (", ".join(tool_labels) if tool_labels else "all tools"),
+    f"{who[:1].upper()}{who[1:]} · {', '.join(tool_labels) if tool_labels else 'all tools'}",
 ]
 # A chart belongs to one view: a new view is a new chart, drawn exactly as a fresh page would.
 view = hashlib.sha1(

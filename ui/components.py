@@ -14,26 +14,31 @@ from ui.charts import day_range
 INT = "%,d"
 CREDITS = "%,.1f"
 NO_EARLIER_DATA = "No earlier data"
+PARTIAL_EARLIER_DATA = "Earlier data partial"
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Whether deltas mean anything: the earlier period must hold data, or a delta equal to
-    the value would read as growth."""
+    """Whether deltas mean anything. The earlier period must lie within the data: before its
+    first day a dataset says nothing, so a delta there would read a missing past as growth."""
 
-    has_data: bool
+    note: str | None
     text: str
+
+    @property
+    def has_data(self) -> bool:
+        return self.note is None
 
 
 def comparison(previous_start: date, previous_end: date, first_day: date | None) -> Comparison:
     if first_day is None:
-        return Comparison(False, "the dataset holds no counted request")
+        return Comparison(NO_EARLIER_DATA, "no counted request at all")
+    since = f"data from {day_range(first_day, first_day)}"
     if previous_end < first_day:
-        return Comparison(False, f"the data starts on {day_range(first_day, first_day)}")
-    text = f"vs {day_range(previous_start, previous_end)}"
+        return Comparison(NO_EARLIER_DATA, since)
     if previous_start < first_day:
-        text += f" (data from {first_day:%b} {first_day.day} on)"
-    return Comparison(True, text)
+        return Comparison(PARTIAL_EARLIER_DATA, since)
+    return Comparison(None, f"vs {day_range(previous_start, previous_end)}")
 
 
 def metric(
@@ -47,12 +52,12 @@ def metric(
     delta_color: str = "normal",
 ) -> None:
     """A sub-metric with its change against the previous period of the same kind, or a
-    neutral note when that period holds no data."""
+    neutral note when that period is not all within the data."""
     if not compare.has_data:
         st.metric(
             label,
             value,
-            delta=NO_EARLIER_DATA,
+            delta=compare.note,
             delta_color="off",
             delta_arrow="off",
             format=fmt,

@@ -74,7 +74,7 @@ def test_deltas_without_earlier_data_say_so(page, server, browser_ds):
     main = page.locator('[data-testid="stMain"]')
     assert main.get_by_text("No earlier data").count() == 6
     first = browser_ds.first_day
-    assert main.get_by_text(f"the data starts on {first:%b} {first.day}, {first.year}").count() == 6
+    assert main.get_by_text(f"data from {first:%b} {first.day}, {first.year}").count() == 6
     assert page.locator('[data-testid="stMetricDeltaIcon-Up"]').count() == 0
 
 
