@@ -55,11 +55,19 @@ def _generate_demo(demo: Path) -> bool:
 
         try:
             data.ensure_demo(demo, progress)
+        except FileExistsError:
+            status.update(label="Could not create the demo organization", state="error")
+            st.error(
+                f"{safety.md(demo)} already holds other files, and the app never writes over "
+                f"them. Set {data.ENV_DATASET} to an existing dataset, or {data.ENV_DATA} to an "
+                "empty or new folder."
+            )
+            return False
         except (OSError, ValueError) as exc:
             status.update(label="Could not create the demo organization", state="error")
             st.error(
-                f"{safety.md(exc)}. Set {data.ENV_DATASET} to an existing dataset or free "
-                f"{safety.md(demo)}."
+                f"Could not write {safety.md(demo)}: {safety.md(exc)}. Set {data.ENV_DATASET} "
+                "to an existing dataset instead."
             )
             return False
         status.update(

@@ -125,6 +125,13 @@ with st.container(border=True):
 
             try:
                 summary = data.generate(target, config, progress, replace)
+            except FileExistsError:
+                bar.empty()
+                st.error(
+                    f"{safety.md(target)} was filled by something else meanwhile; nothing was "
+                    "written. Choose an empty or new folder.",
+                    icon=":material/error:",
+                )
             except OSError as exc:
                 bar.empty()
                 st.error(
