@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from datetime import date
 
 import streamlit as st
@@ -54,11 +53,6 @@ subtitle = [
     f"{ds.name} · {charts.day_range(period.start, period.end)}",
     f"{who[:1].upper()}{who[1:]} · {', '.join(tool_labels) if tool_labels else 'all tools'}",
 ]
-# A chart belongs to one view: a new view is a new chart, drawn exactly as a fresh page would.
-view = hashlib.sha1(
-    repr((str(data.path_of(ds)), period, granularity, filters.teams, tools)).encode()
-).hexdigest()[:12]
-
 HELP = {
     "active": "Per bar, the number of different users with at least one counted request in it: "
     "a request that spent AI Credits in Junie, Claude Agent, AI Assistant chat or another tool "
@@ -149,7 +143,9 @@ def chart_or_empty(value, empty_text: str, chart_fn, chart: str, hits: bool = Fa
         components.empty_state(empty_text, period, ds.first_day, ds.last_day)
         return
     bucket = picked_bucket(chart)
-    key = f"chart_{chart}_{view}"
+    # Redrawn in place on a filter change (the fast path); a new pick, or a pick dropped, is a
+    # new chart, so no selection outlives the bar it named.
+    key = f"chart_{chart}" + (f"_{bucket.first}_{bucket.last}" if bucket else "")
     st.altair_chart(
         chart_fn(frame, report.granularity, subtitle, (str(bucket.first), str(bucket.last)))
         if bucket

@@ -137,6 +137,22 @@ def test_a_clicked_bar_survives_a_reload_and_a_link(page, server, fresh, browser
     assert settled_picture(page, bars) == picked
     page.get_by_text(heading).wait_for()
 
+    # The picked month is in the next view too: still picked, as a link would show it.
+    choose_period(page, "Last 6 months")
+    bars = bars_of(named("Last 6 months", browser_ds))
+    seen = settled_picture(page, bars)
+    assert "bar_active=2026-11-01..2026-11-24" in page.url
+    assert len({bar[5] for bar in seen[0]["bars"]}) > 1
+    assert seen == fresh(page.url, bars)
+
+    # Not in this one: dropped, and no bar stays dimmed by a selection nobody sees.
+    choose_period(page, "Last 30 days")
+    bars = bars_of(named("Last 30 days", browser_ds))
+    seen = settled_picture(page, bars)
+    assert "bar_active" not in page.url
+    assert len({bar[5] for bar in seen[0]["bars"]}) == 1
+    assert seen == fresh(page.url, bars)
+
 
 def test_reload_keeps_the_dataset_the_filters_and_the_users_view(page, server, tmp_path):
     other = worked_example(tmp_path / "worked")
