@@ -1,71 +1,123 @@
 """AI Adoption Console: the entrypoint that owns the dataset and the shared filters.
 
 Filters live here, in the sidebar, because the entrypoint runs on every page: their values
-survive page changes, and being bound to the URL they survive reloads and can be shared.
+survive page changes, and being bound to the URL they survive reloads and can be shared. The
+open dataset is part of the URL too (`dataset=`), so a link shows what its sender saw.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
 st.set_page_config(
     page_title="AI Adoption Console",
-    page_icon=":material/insights:",
+    page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
     layout="wide",
     initial_sidebar_state="expanded",
 )
 
 import metrics  # noqa: E402
-from ui import data, state  # noqa: E402
+from ui import data, safety, state  # noqa: E402
 from ui.charts import day_range  # noqa: E402
 
-PATH_KEY = "dataset_path"
 LAST_GOOD_KEY = "_last_good_dataset"
 
 
-def _first_path() -> str | None:
-    """The dataset named by the environment, else the demo organization, generated if absent."""
-    configured = data.configured_dataset()
-    if configured is not None:
-        return str(configured)
-    demo = data.demo_dir()
-    if data.looks_like_dataset(demo):
-        return str(demo)
+def _option(name: str, default):
+    """A Streamlit setting, or `default` on a Streamlit too old to know it."""
+    try:
+        return st.get_option(name)
+    except RuntimeError:
+        return default
+
+
+def _refuse_foreign_host() -> None:
+    """Against DNS rebinding: a page of another site that reaches this server under its own
+    name gets a refusal, before any data is opened."""
+    host = st.context.headers.get("Host")
+    ports = {_option("server.port", 8501), _option("browser.serverPort", 8501)}
+    if not safety.host_allowed(host, _option("server.allowedHosts", []), ports):
+        st.text(
+            "This console only answers under the names it serves (by default 127.0.0.1, "
+            "localhost and [::1] on its own port). Open it through one of them."
+        )
+        st.stop()
+
+
+def _generate_demo(demo: Path) -> bool:
     with st.status("Creating a demo organization for the first start…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting")
 
         def progress(done: int, total: int, label: str) -> None:
-            bar.progress(min(done / max(total, 1), 1.0), text=f"Generating: {label}")
+            bar.progress(min(done / max(total, 1), 1.0), text=f"Generating: {safety.md(label)}")
 
         try:
             data.ensure_demo(demo, progress)
+        except FileExistsError:
+            status.update(label="Could not create the demo organization", state="error")
+            st.error(
+                f"{safety.md(demo)} already holds other files, and the app never writes over "
+                f"them. Set {data.ENV_DATASET} to an existing dataset, or {data.ENV_DATA} to an "
+                "empty or new folder."
+            )
+            return False
         except (OSError, ValueError) as exc:
             status.update(label="Could not create the demo organization", state="error")
-            st.error(f"{exc}. Set {data.ENV_DATASET} to an existing dataset or free {demo}.")
-            return None
+            st.error(
+                f"Could not write {safety.md(demo)}: {safety.md(exc)}. Set {data.ENV_DATASET} "
+                "to an existing dataset instead."
+            )
+            return False
         status.update(
-            label=f"Demo organization created in {demo}", state="complete", expanded=False
+            label=f"Demo organization created in {safety.md(demo)}",
+            state="complete",
+            expanded=False,
         )
-    return str(demo)
+    return True
 
 
 def _open(ctx: state.Context) -> None:
-    """Opens the session's dataset; if it broke since, the last good one stays in use."""
-    path = st.session_state.get(PATH_KEY)
-    if path is None:
-        path = _first_path()
-        if path is None:
+    """Opens the dataset of the URL, else the default one (generating the demo if needed).
+
+    A dataset that broke while open keeps the last good one on screen, its errors on the Data
+    page; a link to a dataset that does not open says so and shows the default instead.
+    """
+    last_good: metrics.Dataset | None = st.session_state.get(LAST_GOOD_KEY)
+    raw = state.url_value("dataset")
+    if raw is not None:
+        try:
+            ctx.dataset = data.open_dataset(raw)
+        except data.CannotOpen as exc:
+            if last_good is not None and str(data.path_of(last_good)) == str(data.allowed(raw)):
+                ctx.path, ctx.issues, ctx.dataset = raw, exc.issues, last_good
+                ctx.message = exc.message
+                return
+            st.warning(
+                f"The dataset this link names could not be opened. {exc.message} "
+                "Showing the default organization instead.",
+                icon=":material/link_off:",
+            )
+            state.set_url_value("dataset", None)
+        else:
+            ctx.path = str(data.path_of(ctx.dataset))
+            st.session_state[LAST_GOOD_KEY] = ctx.dataset
             return
-    ctx.path = path
+
+    path = data.default_dataset()
+    ctx.path = str(path)
+    generated = data.configured_dataset() is not None or data.looks_like_dataset(path)
+    if not generated and not _generate_demo(path):
+        return
     try:
-        ds = data.open_dataset(path)
-    except metrics.DatasetError as exc:
-        ctx.issues = exc.issues
-        ds = st.session_state.get(LAST_GOOD_KEY)
+        ctx.dataset = data.open_dataset(path)
+    except data.CannotOpen as exc:
+        ctx.issues, ctx.message = exc.issues, exc.message
+        same = last_good is not None and str(data.path_of(last_good)) == ctx.path
+        ctx.dataset = last_good if same else None
     else:
-        st.session_state[PATH_KEY] = path
-        st.session_state[LAST_GOOD_KEY] = ds
-    ctx.dataset = ds
+        st.session_state[LAST_GOOD_KEY] = ctx.dataset
 
 
 def _filters(ds: metrics.Dataset, today) -> state.Filters:
@@ -84,51 +136,46 @@ def _filters(ds: metrics.Dataset, today) -> state.Filters:
             key="range",
             bind="query-params",
             format="YYYY-MM-DD",
-            help="Both days are included, in the organization's timezone.",
+            help="Both days are included, in the organization's timezone. The charts' weeks "
+            "run Monday to Sunday; the calendar starts its weeks as your browser's language "
+            "does.",
         )
     period = state.resolve_period(choice, today, ds.first_day, custom)
-    gran_choice = st.segmented_control(
-        "Granularity",
-        state.GRANULARITY_OPTIONS,
-        default=state.AUTO,
-        key="gran",
-        bind="query-params",
-        required=True,
-        help="Auto shows days up to 31 days, months up to 731 days, years beyond.",
-    )
-    granularity, auto = state.resolve_granularity(gran_choice, period)
-    n = len(metrics.buckets(period, granularity))
-    st.caption(
-        f"{day_range(period.start, period.end)} · {period.days} days · "
-        f"{n} {granularity.value}{'s' if n != 1 else ''}{' (auto)' if auto else ''}"
-    )
+    st.caption(f"{day_range(period.start, period.end)} · {period.days:,} days")
     teams = st.multiselect(
-        "Teams", ds.teams, key="team", bind="query-params", placeholder="All teams"
+        "Teams",
+        state.team_options(ds),
+        format_func=lambda t: state.team_label(t, ds.teams),
+        key="team",
+        bind="query-params",
+        placeholder="All teams",
     )
-    return state.Filters(period, choice, granularity, auto, tuple(teams))
+    return state.Filters(period, choice, tuple(teams))
 
 
 def main() -> None:
-    ctx = state.Context()
-    _open(ctx)
+    _refuse_foreign_host()
+    # Before anything slow, so the sidebar shows the pages' titles from the first moment.
     pages = st.navigation(
         [
             st.Page(
-                "pages/adoption.py",
+                "app_pages/adoption.py",
                 title="AI adoption and usage",
                 icon=":material/monitoring:",
                 default=True,
             ),
-            st.Page("pages/users.py", title="Users", icon=":material/group:", url_path="users"),
-            st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
+            st.Page("app_pages/users.py", title="Users", icon=":material/group:", url_path="users"),
+            st.Page("app_pages/data.py", title="Data", icon=":material/database:", url_path="data"),
         ]
     )
+    ctx = state.Context()
+    _open(ctx)
     with st.sidebar:
         if ctx.dataset is not None:
             ds = ctx.dataset
             ctx.today = data.today(ds)
-            st.markdown(f"**{ds.name}**")
-            st.caption(f"{len(ds.users):,} users · timezone {ds.timezone}")
+            st.markdown(f"**{safety.md(ds.name)}**")
+            st.caption(f"{len(ds.users):,} users · timezone {safety.md(ds.timezone)}")
             ctx.filters = _filters(ds, ctx.today)
     state.set_context(ctx)
     pages.run()

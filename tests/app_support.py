@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -33,31 +34,13 @@ def small_ds(small_dataset):
     return metrics.open_dataset(small_dataset, cache_dir=False)
 
 
-def _navigation_only(monkeypatch) -> None:
-    """Keeps AppTest on the `st.navigation` path across reruns.
-
-    AppTest resets `PagesManager.uses_pages_directory` before every run, so with a `pages/`
-    directory next to `app.py` each rerun after the first takes the legacy pages-directory
-    route and runs the page script without the entrypoint (and its sidebar filters). The real
-    server sets the flag to False once `st.navigation` has run and keeps it; this does the same.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
 @pytest.fixture
-def app_env(monkeypatch, small_dataset, tmp_path):
-    _navigation_only(monkeypatch)
+def app_env(monkeypatch, small_dataset, tmp_path, tmp_path_factory):
+    """The app on the small organization, allowed to open and write under pytest's temp root."""
     monkeypatch.setenv("AI_CONSOLE_DATASET", str(small_dataset))
     monkeypatch.setenv("AI_CONSOLE_AS_OF", END.isoformat())
     monkeypatch.setenv("AI_CONSOLE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("AI_CONSOLE_DATA_ROOTS", str(tmp_path_factory.getbasetemp()))
     monkeypatch.delenv("AI_CONSOLE_DATA", raising=False)
     return small_dataset
 
@@ -72,7 +55,7 @@ def new_app(**query):
 
 
 def open_page(page: str, **query):
-    """The app started with `query`, then switched to `page` (say "pages/data.py")."""
+    """The app started with `query`, then switched to `page` (say "app_pages/data.py")."""
     at = new_app(**query)
     at.run()
     at.switch_page(page).run()
@@ -100,3 +83,12 @@ def metrics_by_label(at) -> dict[str, object]:
 
 def assert_clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def plain(text: str) -> str:
+    """Markdown as a person reads it: the escapes and word joiners of `ui.safety.md` undone."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u2060", "")
+
+
+def texts(elements) -> list[str]:
+    return [plain(e.value) for e in elements]

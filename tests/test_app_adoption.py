@@ -7,7 +7,18 @@ from datetime import date
 import pytest
 
 from metrics import Granularity, Period, PeriodName
-from tests.app_support import END, assert_clean, charts, metrics_by_label, new_app, rows, spec
+from tests import datasets as d
+from tests.app_support import (
+    END,
+    assert_clean,
+    charts,
+    metrics_by_label,
+    new_app,
+    plain,
+    rows,
+    spec,
+    texts,
+)
 
 
 def check_charts(at, report, hits_report=None) -> None:
@@ -16,14 +27,16 @@ def check_charts(at, report, hits_report=None) -> None:
     assert rows(active)["active_users"].tolist() == list(report.active_users.series)
     assert rows(active)["first"].tolist() == [b.first.isoformat() for b in report.buckets]
     data = rows(credits)
-    built = data[data["kind"] == "Built-in quota"]
-    top = data[data["kind"] == "Top-up AI Credits"]
+    built = data[data["series"] == "Built-in quota"]
+    top = data[data["series"] == "Top-up AI Credits"]
     assert built["credits"].tolist() == pytest.approx(list(report.credits.builtin_series))
     assert top["credits"].tolist() == pytest.approx(list(report.credits.topup_series))
     assert rows(hits)["limit_hit_users"].tolist() == list(hits_report.limit_hits.series)
 
 
-def check_metrics(at, report, previous) -> None:
+def check_metrics(at, report, previous=None, note="No earlier data") -> None:
+    """`previous=None`: the earlier period is not all within the data, so every delta is a
+    neutral `note`."""
     m = metrics_by_label(at)
     assert int(m["Active users"].value) == report.active_users.total
     assert float(m["Total AI Credits spent"].value) == pytest.approx(report.credits.total)
@@ -32,10 +45,20 @@ def check_metrics(at, report, previous) -> None:
     assert int(m["Users who hit their limit"].value) == report.limit_hits.users
     peak = m["Peak daily users who hit their limit"]
     assert int(peak.value) == report.limit_hits.peak_daily_users
+    if previous is None:
+        for metric in m.values():
+            assert metric.delta == note
+            assert metric.proto.direction == metric.proto.MetricDirection.NONE
+            assert metric.proto.color == metric.proto.MetricColor.GRAY
+        return
     assert int(m["Active users"].delta) == report.active_users.total - previous.active_users.total
     assert float(m["Total AI Credits spent"].delta) == pytest.approx(
         report.credits.total - previous.credits.total, abs=0.05
     )
+
+
+def versus(at) -> str:
+    return metrics_by_label(at)["Active users"].proto.delta_description
 
 
 def test_default_view_is_last_30_days(app_env, small_ds):
@@ -49,9 +72,47 @@ def test_default_view_is_last_30_days(app_env, small_ds):
     assert report.granularity is Granularity.DAY
     check_charts(at, report)
     check_metrics(at, report, small_ds.report(period.previous(), Granularity.DAY))
-    versus = metrics_by_label(at)["Active users"].proto.delta_description
-    assert versus == "vs Sep 26 – Oct 25, 2026"
+    assert versus(at) == "vs Sep 26 – Oct 25, 2026"
     assert len(at.get("download_button")) == 3
+
+
+def test_the_sidebar_lists_the_periods_in_a_sensible_order(app_env):
+    at = new_app()
+    at.run()
+    assert at.selectbox(key="period").options == [
+        "Last 7 days",
+        "Last 30 days",
+        "This month",
+        "Last month",
+        "This quarter",
+        "Last quarter",
+        "Year to date",
+        "Last 3 months",
+        "Last 6 months",
+        "Last 12 months",
+        "All time",
+        "Custom range",
+    ]
+
+
+def test_period_and_granularity_each_read_once(app_env):
+    at = new_app()
+    at.run()
+    assert at.sidebar.caption[1].value == "Oct 26 – Nov 24, 2026 · 30 days"
+    main = texts(at.main.caption)
+    assert sum("by day (auto)" in c for c in main) == 1
+    assert not any("30 days" in c for c in main)
+
+
+def test_the_granularity_control_is_only_where_it_acts(app_env):
+    at = new_app(gran="Week")
+    at.run()
+    assert at.segmented_control(key="gran").value == "Week"
+    assert not at.sidebar.get("button_group")
+    for page in ("app_pages/users.py", "app_pages/data.py"):
+        at.switch_page(page).run()
+        assert_clean(at)
+        assert not [b for b in at.get("button_group") if b.proto.id.endswith("gran")]
 
 
 def test_filters_come_from_the_url(app_env, small_ds):
@@ -64,11 +125,47 @@ def test_filters_come_from_the_url(app_env, small_ds):
     assert at.multiselect(key="team").value == [team]
     report = small_ds.report(period, "week", teams=[team])
     check_charts(at, report)
-    check_metrics(at, report, small_ds.report(period.previous(), "week", teams=[team]))
+    # Jun to Aug, the three months before, hold no data: no delta, a note instead.
+    check_metrics(at, report, previous=None)
+    assert versus(at) == "data from Sep 1, 2026"
     labels = rows(charts(at)[0])["label"].tolist()
-    assert labels[0].startswith("W")
-    versus = metrics_by_label(at)["Active users"].proto.delta_description
-    assert versus == "vs Jun 8 – Aug 31, 2026 (before any data)"
+    assert labels[0] == "W36 · Aug 31"
+
+
+@pytest.mark.parametrize(
+    ("label", "name", "previous"),
+    [
+        ("Last month", PeriodName.LAST_MONTH, "vs Sep 1 – Sep 30, 2026"),
+        ("This month", PeriodName.MONTH_TO_DATE, "vs Oct 1 – Oct 24, 2026"),
+        ("Last 7 days", PeriodName.LAST_7_DAYS, "vs Nov 11 – Nov 17, 2026"),
+    ],
+)
+def test_deltas_compare_with_the_period_of_the_same_kind(app_env, small_ds, label, name, previous):
+    at = new_app(period=label)
+    at.run()
+    assert_clean(at)
+    period = Period.named(name, END)
+    report = small_ds.report(period)
+    check_charts(at, report)
+    check_metrics(at, report, small_ds.report(name.previous(period)))
+    assert versus(at) == previous
+
+
+def test_a_custom_range_compares_with_as_many_days_before(app_env, small_ds):
+    at = new_app(period="Custom range", range=["2026-10-15", "2026-11-10"])
+    at.run()
+    period = Period(date(2026, 10, 15), date(2026, 11, 10))
+    check_metrics(at, small_ds.report(period), small_ds.report(period.previous()))
+    assert versus(at) == "vs Sep 18 – Oct 14, 2026"
+
+
+def test_an_earlier_period_partly_before_the_data_is_no_comparison(app_env, small_ds):
+    """Sep 20 to Oct 31 against Aug 9 to Sep 19, of which the data holds only Sep 1 on."""
+    at = new_app(period="Custom range", range=["2026-09-20", "2026-10-31"])
+    at.run()
+    period = Period(date(2026, 9, 20), date(2026, 10, 31))
+    check_metrics(at, small_ds.report(period), note="Earlier data partial")
+    assert versus(at) == "data from Sep 1, 2026"
 
 
 def test_custom_range_and_partial_buckets(app_env, small_ds):
@@ -105,6 +202,29 @@ def test_tool_filter_narrows_the_first_two_charts_only(app_env, small_ds):
     check_charts(at, narrowed, hits_report=everything)
 
 
+def test_users_without_a_team_can_be_chosen(app_env, small_ds):
+    assert small_ds.users["team"].isna().any()
+    at = new_app(period="Last 3 months", team=["No team"])
+    at.run()
+    assert_clean(at)
+    assert at.multiselect(key="team").options[-1] == "No team"
+    assert at.multiselect(key="team").value == [None]
+    period = Period.named(PeriodName.LAST_3_MONTHS, END)
+    report = small_ds.report(period, teams=[None])
+    assert report.active_users.total > 0
+    check_charts(at, report)
+    assert "No team" in plain(at.main.caption[0].value)
+
+
+def test_every_team_chosen_keeps_the_users_without_one(app_env, small_ds):
+    every = [*small_ds.teams, "No team"]
+    at = new_app(period="Last 3 months", team=every)
+    at.run()
+    assert_clean(at)
+    period = Period.named(PeriodName.LAST_3_MONTHS, END)
+    check_charts(at, small_ds.report(period))
+
+
 def test_a_period_without_data_shows_an_empty_state(app_env):
     at = new_app(period="Custom range", range=["2021-01-01", "2021-01-31"])
     at.run()
@@ -124,3 +244,52 @@ def test_charts_declare_a_click_selection(app_env):
         assert param["name"] == "pick"
         assert param["select"]["fields"] == ["first", "last"]
         assert chart.proto.selection_mode == ["pick"]
+
+
+def test_a_clicked_bar_in_the_url_is_drawn_picked_with_its_users(app_env, small_ds):
+    at = new_app(period="Last 3 months", bar_hits="2026-11-01..2026-11-24")
+    at.run()
+    assert_clean(at)
+    active, credits, hits = charts(at)
+    assert "value" not in spec(active)["params"][0]
+    (param,) = spec(hits)["params"]
+    assert param["value"] == [{"first": "2026-11-01", "last": "2026-11-24"}]
+    expected = small_ds.bucket_users(date(2026, 11, 1), date(2026, 11, 24))
+    expected = expected[expected["hit_limit"]]
+    assert f"{len(expected)} users** in Nov 1 – Nov 24, 2026" in at.main.markdown[-1].value
+    table = at.dataframe[-1].value
+    assert sorted(table["user_id"]) == sorted(expected["user_id"])
+    assert at.query_params["bar_hits"] == "2026-11-01..2026-11-24"
+
+
+def test_a_clicked_bar_the_view_does_not_draw_leaves_the_url(app_env):
+    at = new_app(period="Last 3 months", bar_active="2026-11-01..2026-11-24")
+    at.run()
+    assert "bar_active" in at.query_params
+    at.selectbox(key="period").set_value("Last 30 days").run()
+    assert_clean(at)
+    assert "bar_active" not in at.query_params
+    assert all("value" not in spec(c)["params"][0] for c in charts(at))
+
+
+def test_the_dataset_is_part_of_the_url(app_env, tmp_path):
+    other = d.worked_example(tmp_path / "worked")
+    at = new_app(dataset=str(other), period="Custom range", range=["2026-01-01", "2026-02-28"])
+    at.run()
+    assert_clean(at)
+    assert plain(at.sidebar.markdown[0].value) == "**Test org**"
+    assert rows(charts(at)[0])["active_users"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("where", ["missing", "outside"])
+def test_a_link_to_a_dataset_that_does_not_open_falls_back(app_env, small_ds, tmp_path, where):
+    raw = str(tmp_path / "gone") if where == "missing" else "/etc"
+    at = new_app(dataset=raw)
+    at.run()
+    assert_clean(at)
+    (warning,) = texts(at.warning)
+    assert warning.startswith("The dataset this link names could not be opened. No such folder:")
+    assert raw in warning
+    assert plain(at.sidebar.markdown[0].value) == f"**{small_ds.name}**"
+    assert len(charts(at)) == 3
+    assert "dataset" not in at.query_params

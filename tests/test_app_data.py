@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 from pathlib import Path
 
+import pytest
+
 from tests import datasets as d
-from tests.app_support import assert_clean, new_app, open_page
+from tests.app_support import assert_clean, new_app, open_page, plain, texts
+from ui import safety
+
+OPEN = "FormSubmitter:open_form-Open dataset"
+GENERATE = "FormSubmitter:generate_form-Generate and open"
 
 
 def broken_dataset(root: Path) -> Path:
@@ -21,11 +30,32 @@ def broken_dataset(root: Path) -> Path:
 
 
 def open_data(**query):
-    return open_page("pages/data.py", **query)
+    return open_page("app_pages/data.py", **query)
 
 
 def sidebar_org(at) -> str:
-    return at.sidebar.markdown[0].value.strip("*")
+    return plain(at.sidebar.markdown[0].value).strip("*")
+
+
+def open_path(at, path) -> None:
+    at.text_input(key="open_path").input(str(path))
+    at.button(key=OPEN).click().run()
+    assert_clean(at)
+
+
+def generate(at, out, months=2, seed=11, replace=False) -> None:
+    at.selectbox(key="gen_size").set_value("small")
+    at.number_input(key="gen_months").set_value(months)
+    at.number_input(key="gen_seed").set_value(seed)
+    at.selectbox(key="gen_tz").set_value("UTC")
+    at.text_input(key="gen_out").input(str(out))
+    at.checkbox(key="gen_replace").set_value(replace)
+    at.button(key=GENERATE).click().run()
+    assert_clean(at)
+
+
+def everything_said(at) -> str:
+    return " ".join(texts([*at.error, *at.success, *at.warning, *at.info, *at.caption]))
 
 
 def test_shows_the_open_dataset_and_its_validation(app_env, small_ds):
@@ -34,49 +64,152 @@ def test_shows_the_open_dataset_and_its_validation(app_env, small_ds):
     values = {m.label: m.value for m in at.metric}
     assert values["Organization"] == small_ds.name
     assert values["Users"] == f"{len(small_ds.users):,}"
-    assert any("follows every rule" in s.value for s in at.success)
+    assert any("follows every rule" in s for s in texts(at.success))
 
 
 def test_a_bad_dataset_shows_its_errors_and_the_last_good_stays(app_env, small_ds, tmp_path):
     bad = broken_dataset(tmp_path / "bad")
     at = open_data()
-    at.text_input(key="open_path").input(str(bad))
-    at.button(key="FormSubmitter:open_form-Open dataset").click().run()
-    assert_clean(at)
-    errors = [e.value for e in at.error]
-    assert any("was not opened" in e for e in errors)
+    open_path(at, bad)
+    errors = texts(at.error)
+    assert any("is not a dataset the app can read: it breaks 2 rules" in e for e in errors)
     assert any("must exist in users.parquet" in e for e in errors), errors
     assert any("credits" in e for e in errors), errors
     assert sidebar_org(at) == small_ds.name
+    assert "dataset" not in at.query_params
 
-    at.switch_page("pages/adoption.py").run()
+    at.switch_page("app_pages/adoption.py").run()
     assert_clean(at)
     assert len(at.get("vega_lite_chart")) >= 2
 
 
-def test_open_another_dataset(app_env, tmp_path):
+def test_open_another_dataset_puts_it_in_the_url(app_env, tmp_path):
     good = d.worked_example(tmp_path / "worked")
     at = open_data()
-    at.text_input(key="open_path").input(str(good))
-    at.button(key="FormSubmitter:open_form-Open dataset").click().run()
-    assert_clean(at)
+    open_path(at, good)
     assert sidebar_org(at) == "Test org"
-    assert any("Opened Test org" in s.value for s in at.success)
+    assert any("Opened Test org" in s for s in texts(at.success))
+    assert at.query_params["dataset"] == str(good.resolve())
+    assert at.text_input(key="validate_path").value == str(good.resolve())
+
+
+def test_a_missing_folder_is_no_such_folder(app_env, tmp_path):
+    at = open_data()
+    open_path(at, tmp_path / "nowhere")
+    (error,) = texts(at.error)
+    assert error.startswith(f"No such folder: {tmp_path / 'nowhere'}.")
+    assert "rule" not in error
+
+
+@pytest.mark.parametrize("outside", ["/etc", "/root/../etc", "/proc/self"])
+def test_a_folder_outside_the_roots_reads_like_a_missing_one(app_env, tmp_path, outside):
+    at = open_data()
+    open_path(at, tmp_path / "nowhere")
+    (missing,) = texts(at.error)
+    open_path(at, outside)
+    (forbidden,) = texts(at.error)
+    assert forbidden == missing.replace(str(tmp_path / "nowhere"), outside)
+
+    at.text_input(key="validate_path").input(outside).run()
+    assert_clean(at)
+    (checked,) = texts(at.error)
+    assert checked == missing.replace(str(tmp_path / "nowhere"), outside).removesuffix(
+        " The dataset in use stays open."
+    )
 
 
 def test_generate_from_the_form(app_env, tmp_path):
     out = tmp_path / "generated"
     at = open_data()
-    at.selectbox(key="gen_size").set_value("small")
-    at.number_input(key="gen_months").set_value(2)
-    at.number_input(key="gen_seed").set_value(11)
-    at.selectbox(key="gen_tz").set_value("UTC")
-    at.text_input(key="gen_out").input(str(out))
-    at.button(key="FormSubmitter:generate_form-Generate and open").click().run()
-    assert_clean(at)
+    generate(at, out)
     assert (out / "users.parquet").is_file()
-    assert any("Generated" in s.value for s in at.success), [s.value for s in at.success]
+    assert (out / safety.MARKER).is_file()
+    assert any("Generated" in s for s in texts(at.success)), texts(at.success)
     assert "timezone UTC" in at.sidebar.caption[0].value
+    assert at.text_input(key="validate_path").value == str(out.resolve())
+    assert any(f"{out.resolve()} follows every rule" in s for s in texts(at.success))
+
+
+def test_replace_never_touches_a_folder_the_app_did_not_create(app_env, tmp_path):
+    theirs = tmp_path / "theirs"
+    (theirs / "sub").mkdir(parents=True)
+    (theirs / "notes.txt").write_text("keep me")
+    (theirs / "sub" / "more.txt").write_text("and me")
+    at = open_data()
+    generate(at, theirs, replace=True)
+    (error,) = texts(at.error)
+    assert "already holds files that this app did not create" in error
+    assert (theirs / "notes.txt").read_text() == "keep me"
+    assert (theirs / "sub" / "more.txt").read_text() == "and me"
+    assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt", "sub"]
+
+
+def test_replace_only_a_dataset_generated_here_and_only_when_asked(app_env, tmp_path):
+    out = tmp_path / "mine"
+    at = open_data()
+    generate(at, out, seed=11)
+    first = (out / "users.parquet").read_bytes()
+
+    generate(at, out, seed=12)
+    assert any("holds a dataset this app generated earlier" in e for e in texts(at.error))
+    assert (out / "users.parquet").read_bytes() == first
+
+    generate(at, out, seed=12, replace=True)
+    assert (out / "users.parquet").read_bytes() != first
+    assert (out / safety.MARKER).is_file()
+
+
+def test_generating_outside_the_roots_is_refused(app_env):
+    at = open_data()
+    generate(at, "/etc/ai-console-test")
+    (error,) = texts(at.error)
+    assert error.startswith("Cannot write to /etc/ai-console-test: the app writes datasets only")
+    assert not Path("/etc/ai-console-test").exists()
+
+
+def test_the_page_speaks_to_a_person(app_env, tmp_path):
+    out = tmp_path / "mine"
+    at = open_data()
+    generate(at, out)
+    generate(at, out)
+    said = everything_said(at)
+    assert "--force" not in said and "force=True" not in said
+    labels = [w.label for w in at.get("checkbox")]
+    assert "Replace a dataset generated here before" in labels
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("nested json", lambda p: (p / "organization.json").write_text('{"timezone": {"a": [1]}}')),
+        ("not json", lambda p: (p / "organization.json").write_text("{oops")),
+        ("corrupt parquet", lambda p: (p / "users.parquet").write_bytes(b"PAR1 nonsense PAR1")),
+        ("folder for a file", lambda p: ((p / "users.parquet").unlink(), (p / "x").mkdir())),
+    ],
+)
+def test_a_damaged_dataset_is_a_message_never_a_traceback(app_env, tmp_path, name, damage):
+    root = d.worked_example(tmp_path / re.sub(r"\W", "_", name))
+    damage(root)
+    at = open_data()
+    open_path(at, root)
+    assert texts(at.error)
+    at.text_input(key="validate_path").input(str(root)).run()
+    assert_clean(at)
+    assert any("problem" in e for e in texts(at.error))
+
+
+def test_markdown_in_a_validation_example_stays_literal(app_env, tmp_path):
+    root = d.write_dataset(
+        tmp_path / "md",
+        users=[d.user("u1")],
+        licenses=[d.license_("l1", "u1")],
+        requests=[d.request("![x](http://evil.example/x)", "2026-01-05 09:00", "ghost", "l1", 6)],
+    )
+    at = open_data()
+    open_path(at, root)
+    raw = [e.value for e in at.error]
+    assert not any("![x](http" in e for e in raw)
+    assert any("![x](http://evil.example/x)" in e for e in texts(at.error))
 
 
 def test_first_start_generates_the_demo(monkeypatch, tmp_path, app_env):
@@ -86,8 +219,24 @@ def test_first_start_generates_the_demo(monkeypatch, tmp_path, app_env):
     at.run()
     assert_clean(at)
     assert (tmp_path / "demo" / "users.parquet").is_file()
+    assert (tmp_path / "demo" / safety.MARKER).is_file()
     assert len(at.status) == 1
     assert len(at.get("vega_lite_chart")) >= 2
+
+
+def test_the_demo_is_never_generated_over_somebodys_files(monkeypatch, tmp_path, app_env):
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "thesis.tex").write_text("years of work")
+    monkeypatch.delenv("AI_CONSOLE_DATASET")
+    monkeypatch.setenv("AI_CONSOLE_DATA", str(demo))
+    at = new_app()
+    at.run()
+    assert_clean(at)
+    (error,) = texts(at.error)
+    assert error.startswith(f"{demo} already holds other files, and the app never writes over")
+    assert "force" not in error
+    assert (demo / "thesis.tex").read_text() == "years of work"
 
 
 def test_a_bad_configured_dataset_points_to_the_data_page(monkeypatch, tmp_path, app_env):
@@ -96,16 +245,14 @@ def test_a_bad_configured_dataset_points_to_the_data_page(monkeypatch, tmp_path,
     at.run()
     assert_clean(at)
     assert any("No dataset is open" in w.value for w in at.warning)
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     assert_clean(at)
-    assert any("must exist in users.parquet" in e.value for e in at.error)
+    assert any("must exist in users.parquet" in e for e in texts(at.error))
 
 
 def test_a_dataset_that_breaks_while_open_keeps_the_last_good(
     monkeypatch, tmp_path, app_env, small_ds
 ):
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(app_env, copy)
     monkeypatch.setenv("AI_CONSOLE_DATASET", str(copy))
@@ -118,8 +265,20 @@ def test_a_dataset_that_breaks_while_open_keeps_the_last_good(
     assert_clean(at)
     assert sidebar_org(at) == small_ds.name
     assert len(at.get("vega_lite_chart")) >= 2
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     assert_clean(at)
-    errors = [e.value for e in at.error]
+    errors = texts(at.error)
     assert any("can no longer be opened" in e for e in errors), errors
     assert any("users.parquet" in e for e in errors), errors
+
+
+def test_an_opened_dataset_that_breaks_keeps_its_link(app_env, tmp_path, small_ds):
+    copy = tmp_path / "copy"
+    shutil.copytree(app_env, copy)
+    at = new_app(dataset=str(copy))
+    at.run()
+    (copy / "organization.json").write_text(json.dumps({"name": "x", "timezone": "Mars/Base"}))
+    at.run()
+    assert_clean(at)
+    assert sidebar_org(at) == small_ds.name
+    assert at.query_params["dataset"] == str(copy)

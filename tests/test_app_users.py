@@ -1,53 +1,167 @@
-"""The Users page through AppTest: one row per user, search, sort and near-limit marks."""
+"""The Users page through AppTest: one consistent row per user, search, sort, marks, CSV."""
 
 from __future__ import annotations
 
+import io
+
+import pandas as pd
+import pytest
+
 from metrics import Period, PeriodName
-from tests.app_support import END, assert_clean, open_page
+from tests import datasets as d
+from tests.app_support import END, assert_clean, new_app, open_page, plain
+
+PERIOD = Period.named(PeriodName.LAST_3_MONTHS, END)
 
 
 def open_users(**query):
-    return open_page("pages/users.py", **query)
+    return open_page("app_pages/users.py", **query)
 
 
-def test_one_row_per_user_matching_the_overview(app_env, small_ds):
+def table(at) -> pd.DataFrame:
+    return at.dataframe[0].value
+
+
+def test_one_row_per_user_matching_the_engine(app_env, small_ds):
     at = open_users(period="Last 3 months")
     assert at.title[0].value == "Users"
-    table = at.dataframe[0].value
-    expected = small_ds.users_overview(Period.named(PeriodName.LAST_3_MONTHS, END))
-    assert sorted(table["user_id"]) == sorted(expected["user_id"])
-    merged = table.merge(expected, on="user_id", suffixes=("", "_api"))
+    shown = table(at)
+    expected = small_ds.users_overview(PERIOD)
+    assert sorted(shown["user_id"]) == sorted(expected["user_id"])
+    merged = shown.merge(expected, on="user_id", suffixes=("", "_api"))
     assert (merged["requests"] == merged["requests_api"]).all()
     assert (merged["limit_hits"] == merged["limit_hits_api"]).all()
-    near = merged[merged["near_limit_api"]]
+    near = merged[merged["near_limit"]]
     assert len(near) > 0
-    assert set(near["status"]) <= {"🟠 Near limit", "🔴 At limit"}
-    assert (merged.loc[~merged["near_limit_api"], "status"] == "").all()
-    shares = table["share_used"].fillna(-1).tolist()
+    assert set(near["status"]) <= {"Near limit", "At limit"}
+    assert (merged.loc[~merged["near_limit"], "status"] == "").all()
+    shares = shown["share_used"].fillna(-1).tolist()
     assert shares == sorted(shares, reverse=True)
 
 
-def test_search_sort_and_near_limit_toggle(app_env, small_ds):
+def test_every_column_of_a_row_describes_the_same_license(app_env, small_ds):
+    """A user with two licenses: the fullest one, never sums mixed with a maximum."""
+    standings = small_ds.standings(PERIOD.end)
+    counts = standings.groupby("user_id").size()
+    (uid,) = counts[counts > 1].index
+    fullest = standings[standings["user_id"] == uid].sort_values("share_used").iloc[-1]
+
+    shown = table(open_users(period="Last 3 months")).set_index("user_id")
+    row = shown.loc[uid]
+    assert row["license"] == f"{fullest['plan']} (+1)"
+    assert row["allowance"] == pytest.approx(fullest["allowance"])
+    assert row["spent"] == pytest.approx(fullest["spent"])
+    assert row["topup_limit"] == pytest.approx(fullest["topup_limit"])
+    assert row["share_used"] == pytest.approx(row["spent"] / row["allowance"])
+    assert row["allowance"] == pytest.approx(row["quota"] + row["topup_limit"])
+    for _, r in shown.dropna(subset=["allowance"]).iterrows():
+        assert r["allowance"] == pytest.approx(r["quota"] + r["topup_limit"])
+        if r["allowance"] > 0:
+            assert r["share_used"] == pytest.approx(r["spent"] / r["allowance"])
+
+
+def test_the_table_fits_without_hiding_columns(app_env):
+    at = open_users()
+    frame = at.dataframe[0]
+    order = list(frame.proto.column_order)
+    assert order[0] == "name" and len(order) <= 11
+    config = frame.proto.columns
+    import json
+
+    columns = json.loads(config)
+    assert columns["name"]["pinned"] is True
+    assert sum(int(columns[c]["width"]) for c in order) <= 1000
+
+
+def test_search_sort_and_near_limit_toggle_live_in_the_url(app_env, small_ds):
     at = open_users(period="Last 3 months")
-    name = at.dataframe[0].value["name"].iloc[0]
+    name = table(at)["name"].iloc[0]
     at.text_input(key="users_q").input(name.split()[0].upper()).run()
     assert_clean(at)
-    found = at.dataframe[0].value
+    found = table(at)
     assert name in found["name"].tolist()
     assert len(found) < len(small_ds.users)
 
     at.text_input(key="users_q").input("").run()
     at.selectbox(key="users_sort").set_value("Name").run()
-    names = at.dataframe[0].value["name"].tolist()
+    names = table(at)["name"].tolist()
     assert names == sorted(names)
 
     at.toggle(key="users_near").set_value(True).run()
-    table = at.dataframe[0].value
-    assert len(table) > 0
-    assert (table["share_used"] >= 0.8).all()
+    shown = table(at)
+    assert len(shown) > 0
+    assert (shown["share_used"] >= 0.8).all()
+
+    # AppTest does not write bound widgets back to its URL; a link is read, though (the
+    # browser tests check the other direction).
+    again = open_users(period="Last 3 months", users_sort="Name", users_near="true")
+    assert again.selectbox(key="users_sort").value == "Name"
+    assert again.toggle(key="users_near").value is True
+    assert table(again)["user_id"].tolist() == shown["user_id"].tolist()
 
 
 def test_team_filter_from_the_sidebar_applies(app_env, small_ds):
     team = small_ds.teams[0]
     at = open_users(team=[team])
-    assert set(at.dataframe[0].value["team"]) == {team}
+    assert set(table(at)["team"]) == {team}
+
+
+def test_users_without_a_team_are_listed_as_no_team(app_env, small_ds):
+    at = open_users(team=["No team"])
+    shown = table(at)
+    expected = small_ds.users[small_ds.users["team"].isna()]["user_id"]
+    assert sorted(shown["user_id"]) == sorted(expected)
+    assert set(shown["team"]) == {"No team"}
+
+
+@pytest.fixture
+def hostile_dataset(tmp_path):
+    """Names that a spreadsheet would run, and Markdown where only text belongs."""
+    names = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2", "@SUM(A1)", "Ann Lee"]
+    users = [
+        d.user(f"u{i}", team="**Team** ![t](http://evil.example/t.png)", name=n)
+        for i, n in enumerate(names)
+    ]
+    licenses = [d.license_(f"l{i}", f"u{i}", 10.0) for i in range(len(names))]
+    requests = [d.request(f"r{i}", "2026-11-02 09:00", f"u{i}", f"l{i}", 4) for i in range(5)]
+    root = d.write_dataset(tmp_path / "hostile", users, licenses, requests)
+    (root / "organization.json").write_text(
+        '{"name": "![logo](http://evil.example/logo.png) :red[Acme] $x$", "timezone": "UTC"}'
+    )
+    return root
+
+
+def test_csv_cells_cannot_run_as_formulas(app_env, hostile_dataset, monkeypatch):
+    from ui import safety
+
+    written = []
+    original = safety.csv_bytes
+
+    def recording(frame):
+        written.append(original(frame))
+        return written[-1]
+
+    monkeypatch.setattr(safety, "csv_bytes", recording)
+    at = open_users(dataset=str(hostile_dataset), period="Last 30 days")
+    (csv,) = written
+    back = pd.read_csv(io.BytesIO(csv), keep_default_na=False)
+    assert sorted(back["name"]) == sorted(
+        ['\'=HYPERLINK("http://evil.example","x")', "'+1+1", "'-2", "'@SUM(A1)", "Ann Lee"]
+    )
+    assert back["total"].tolist() == [4.0] * 5
+    assert back["requests"].dtype.kind == "i"
+    assert plain(at.caption[0].value).startswith("![logo](http://evil.example/logo.png)")
+
+
+def test_markdown_in_names_stays_literal(app_env, hostile_dataset):
+    team = "**Team** ![t](http://evil.example/t.png)"
+    at = new_app(dataset=str(hostile_dataset), period="Last 30 days", team=[team])
+    at.run()
+    assert_clean(at)
+    org = at.sidebar.markdown[0].value
+    assert "![" not in org and "\\!\\[logo\\]" in org
+    assert plain(org) == "**![logo](http://evil.example/logo.png) :red[Acme] $x$**"
+    assert at.multiselect(key="team").value == [team]
+    caption = at.main.caption[0].value
+    assert "\\*\\*Team\\*\\* \\!\\[t\\]" in caption
+    assert plain(caption).endswith(team)

@@ -1,4 +1,4 @@
-"""The chart builders through their Vega-Lite: encodings, partial buckets, selection, CSV."""
+"""The chart builders through their Vega-Lite: order, labels, legends, titles, selection, CSV."""
 
 from __future__ import annotations
 
@@ -12,14 +12,20 @@ from metrics import Granularity, Period
 from tests import datasets as d
 from ui import charts
 
+BUILDERS = [charts.active_users_chart, charts.credits_chart, charts.limit_hits_chart]
+
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def worked(tmp_path_factory):
     import metrics
 
     root = d.worked_example(tmp_path_factory.mktemp("worked"))
-    ds = metrics.open_dataset(root, cache_dir=False)
-    return ds.report(Period(date(2026, 1, 21), date(2026, 2, 28)), "month")
+    return metrics.open_dataset(root, cache_dir=False)
+
+
+@pytest.fixture(scope="module")
+def report(worked):
+    return worked.report(Period(date(2026, 1, 21), date(2026, 2, 28)), "month")
 
 
 def inline_rows(spec: dict) -> list[dict]:
@@ -27,11 +33,16 @@ def inline_rows(spec: dict) -> list[dict]:
     return rows
 
 
+def labels(spec: dict) -> list[str]:
+    """The x labels in the order the axis draws them: sorted by the bucket's first day."""
+    rows = pd.DataFrame(inline_rows(spec)).drop_duplicates("label")
+    return rows.sort_values("order")["label"].tolist()
+
+
 def test_active_users_chart(report):
     spec = charts.active_users_chart(report.frame(), report.granularity).to_dict()
     assert spec["mark"]["type"] == "bar"
     assert spec["encoding"]["y"]["field"] == "active_users"
-    assert spec["encoding"]["x"]["sort"] is None
     rows = inline_rows(spec)
     assert [r["active_users"] for r in rows] == [1, 1]
     assert [r["label"] for r in rows] == ["Jan 2026", "Feb 2026"]
@@ -41,16 +52,77 @@ def test_active_users_chart(report):
     assert {"label", "active_users", "days", "coverage"} <= tips
 
 
-def test_partial_buckets_are_lighter_with_a_legend(report):
-    spec = charts.active_users_chart(report.frame(), report.granularity).to_dict()
-    opacity = spec["encoding"]["opacity"]
-    assert opacity["field"] == "coverage"
-    assert opacity["scale"] == {"domain": ["Whole", "Partial"], "range": [1.0, 0.4]}
-    assert opacity["legend"] is not None
+@pytest.mark.parametrize("build", BUILDERS)
+def test_the_axis_is_ordered_by_the_buckets_first_day(report, build):
+    """Never by the order values arrive in: Streamlit updates a chart's data in place."""
+    spec = build(report.frame(), report.granularity).to_dict()
+    x = spec["encoding"]["x"]
+    assert x["field"] == "label" and x["type"] == "nominal"
+    assert x["sort"] == {"field": "order", "op": "min", "order": "ascending"}
+    rows = inline_rows(spec)
+    assert {r["label"]: r["order"] for r in rows} == {"Jan 2026": 20454, "Feb 2026": 20485}
 
-    whole = report.frame().assign(partial=False)
-    spec = charts.active_users_chart(whole, report.granularity).to_dict()
-    assert spec["encoding"]["opacity"]["legend"] is None
+
+@pytest.mark.parametrize(
+    ("gran", "first", "last", "n"),
+    [
+        (Granularity.DAY, date(2025, 10, 1), date(2026, 11, 30), 426),
+        (Granularity.WEEK, date(2025, 10, 1), date(2026, 11, 30), 62),
+        (Granularity.MONTH, date(2025, 10, 1), date(2026, 11, 30), 14),
+    ],
+)
+def test_every_bucket_has_its_own_label_over_more_than_a_year(worked, gran, first, last, n):
+    frame = worked.report(Period(first, last), gran).frame()
+    spec = charts.active_users_chart(frame, gran).to_dict()
+    shown = labels(spec)
+    assert len(shown) == len(set(shown)) == n
+    orders = [r["order"] for r in inline_rows(spec)]
+    assert orders == sorted(orders)
+
+
+def test_labels_carry_the_year_only_when_the_chart_spans_years(worked):
+    one_year = worked.report(Period(date(2026, 11, 1), date(2026, 11, 30)), "day").frame()
+    assert labels(charts.active_users_chart(one_year, Granularity.DAY).to_dict())[:2] == [
+        "Nov 1",
+        "Nov 2",
+    ]
+    two = worked.report(Period(date(2025, 11, 1), date(2026, 11, 30)), "day").frame()
+    shown = labels(charts.active_users_chart(two, Granularity.DAY).to_dict())
+    assert shown[0] == "Nov 1, 2025" and shown[-1] == "Nov 30, 2026"
+    assert "Nov 1, 2026" in shown
+
+
+@pytest.mark.parametrize(
+    ("gran", "with_year", "label"),
+    [
+        (Granularity.DAY, False, "Mar 2"),
+        (Granularity.DAY, True, "Mar 2, 2026"),
+        (Granularity.WEEK, False, "W10 · Mar 2"),
+        (Granularity.WEEK, True, "W10 2026 · Mar 2"),
+        (Granularity.MONTH, False, "Mar 2026"),
+        (Granularity.YEAR, False, "2026"),
+    ],
+)
+def test_bucket_labels(gran, with_year, label):
+    assert charts.bucket_label(date(2026, 3, 2), gran, with_year) == label
+
+
+def test_a_week_is_labelled_with_its_iso_year():
+    assert charts.bucket_label(date(2025, 12, 29), Granularity.WEEK, True) == "W1 2026 · Dec 29"
+    assert charts.spans_years([date(2025, 12, 29)], Granularity.WEEK)
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_one_legend_per_chart_and_partial_buckets_lighter_without_one(report, build):
+    spec = build(report.frame(), report.granularity).to_dict()
+    enc = spec["encoding"]
+    legends = [ch for ch, e in enc.items() if isinstance(e, dict) and e.get("legend") is not None]
+    assert legends == ["color"]
+    assert enc["color"]["legend"]["orient"] == "top"
+    opacity = enc["opacity"]
+    assert opacity["field"] == "coverage" and opacity["legend"] is None
+    assert opacity["scale"] == {"domain": ["Whole", "Partial"], "range": [1.0, 0.4]}
+    assert spec["height"] == charts.HEIGHT
 
 
 def test_credits_chart_stacks_builtin_under_topup(report):
@@ -61,8 +133,8 @@ def test_credits_chart_stacks_builtin_under_topup(report):
     assert enc["color"]["scale"]["range"] == [charts.BUILTIN, charts.TOPUP]
     assert enc["order"]["field"] == "stack"
     rows = pd.DataFrame(inline_rows(spec))
-    built = rows[rows["kind"] == "Built-in quota"]["credits"].tolist()
-    top = rows[rows["kind"] == "Top-up AI Credits"]["credits"].tolist()
+    built = rows[rows["series"] == "Built-in quota"]["credits"].tolist()
+    top = rows[rows["series"] == "Top-up AI Credits"]["credits"].tolist()
     assert built == [0.0, 3.0]
     assert top == [3.0, 0.0]
     assert {t["field"] for t in enc["tooltip"]} >= {"total", "builtin", "topup"}
@@ -70,18 +142,25 @@ def test_credits_chart_stacks_builtin_under_topup(report):
 
 def test_limit_hits_chart(report):
     spec = charts.limit_hits_chart(report.frame(), report.granularity).to_dict()
-    assert spec["mark"]["color"] == charts.HITS
+    assert spec["encoding"]["color"]["scale"]["range"] == [charts.HITS]
     assert [r["limit_hit_users"] for r in inline_rows(spec)] == [1, 0]
 
 
-@pytest.mark.parametrize(
-    "build", [charts.active_users_chart, charts.credits_chart, charts.limit_hits_chart]
-)
+@pytest.mark.parametrize("build", BUILDERS)
+def test_the_title_says_what_when_and_whose_for_exported_images(report, build):
+    subtitle = ["Acme · Jan 21 – Feb 28, 2026", "All teams · all tools"]
+    spec = build(report.frame(), report.granularity, subtitle).to_dict()
+    assert spec["title"]["text"].endswith("per month")
+    assert spec["title"]["subtitle"] == subtitle
+
+
+@pytest.mark.parametrize("build", BUILDERS)
 def test_every_chart_selects_a_bucket_by_its_days(report, build):
     spec = build(report.frame(), report.granularity).to_dict()
     (param,) = spec["params"]
     assert param["name"] == charts.SELECTION
     assert param["select"] == {"type": "point", "fields": ["first", "last"], "on": "click"}
+    assert "value" not in param
     fill = spec["encoding"]["fillOpacity"]
     assert fill["condition"] == {"param": charts.SELECTION, "value": 1.0}
     assert fill["value"] == 0.3
@@ -89,17 +168,11 @@ def test_every_chart_selects_a_bucket_by_its_days(report, build):
     assert firsts == {"2026-01-21", "2026-02-01"}
 
 
-@pytest.mark.parametrize(
-    ("gran", "label"),
-    [
-        (Granularity.DAY, "Mar 2"),
-        (Granularity.WEEK, "W10 · Mar 2"),
-        (Granularity.MONTH, "Mar 2026"),
-        (Granularity.YEAR, "2026"),
-    ],
-)
-def test_bucket_labels(gran, label):
-    assert charts.bucket_label(date(2026, 3, 2), gran) == label
+def test_a_picked_bucket_is_selected_when_the_chart_is_drawn(report):
+    pick = ("2026-02-01", "2026-02-28")
+    spec = charts.credits_chart(report.frame(), report.granularity, (), pick).to_dict()
+    (param,) = spec["params"]
+    assert param["value"] == [{"first": "2026-02-01", "last": "2026-02-28"}]
 
 
 def test_day_range():

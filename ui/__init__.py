@@ -1,5 +1,5 @@
 """The Streamlit layer of the console: caching, shared filters and chart builders.
 
 Kept apart from `metrics` so that the numbers stay testable without Streamlit, and apart from
-`pages/` because Streamlit runs page files as scripts, not as importable modules.
+`app_pages/` because Streamlit runs page files as scripts, not as importable modules.
 """

@@ -2,10 +2,15 @@
 
 Pure functions from a report's frame to an `alt.Chart`, so the Vega-Lite they produce can be
 tested through `to_dict()` without a running app.
+
+Streamlit updates a keyed chart in place, and Vega then keeps a nominal axis in the order in
+which values first arrived. So every bar has a unique label and the axis is sorted by the
+bucket's first day (`order`), never by arrival: an updated chart draws what a fresh one does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import altair as alt
@@ -21,19 +26,32 @@ PARTIAL_OPACITY = 0.4
 
 BUILTIN_LABEL = "Built-in quota"
 TOPUP_LABEL = "Top-up AI Credits"
+ACTIVE_LABEL = "Active users"
+HITS_LABEL = "Users who hit their limit"
 SELECTION = "pick"
 HEIGHT = 240
+_EPOCH = date(1970, 1, 1)
 
 
-def bucket_label(first: date, granularity: Granularity) -> str:
-    """Short axis labels: the bucket's natural first day says which bucket it is."""
+def bucket_label(first: date, granularity: Granularity, with_year: bool = False) -> str:
+    """Short axis labels; `with_year` where the chart spans more than one year, so that no
+    two bars share a label (weeks carry their ISO year, as their number does)."""
     if granularity is Granularity.DAY:
-        return f"{first:%b} {first.day}"
+        return f"{first:%b} {first.day}" + (f", {first.year}" if with_year else "")
     if granularity is Granularity.WEEK:
-        return f"W{first.isocalendar().week} · {first:%b} {first.day}"
+        iso = first.isocalendar()
+        week = f"W{iso.week} {iso.year}" if with_year else f"W{iso.week}"
+        return f"{week} · {first:%b} {first.day}"
     if granularity is Granularity.MONTH:
         return f"{first:%b %Y}"
     return f"{first:%Y}"
+
+
+def spans_years(firsts: Sequence[date], granularity: Granularity) -> bool:
+    years = {d.year for d in firsts}
+    if granularity is Granularity.WEEK:
+        years |= {d.isocalendar().year for d in firsts}
+    return len(years) > 1
 
 
 def day_range(first: date, last: date) -> str:
@@ -45,15 +63,18 @@ def day_range(first: date, last: date) -> str:
 
 
 def chart_frame(frame: pd.DataFrame, granularity: Granularity) -> pd.DataFrame:
-    """Adds the label, day-range and coverage columns every chart and tooltip shares.
+    """Adds the label, order, day-range and coverage columns every chart and tooltip shares.
 
     `first` and `last` are ISO strings because they are the selection fields: a clicked bar
     comes back from the browser as exactly the days to drill into.
     """
     out = frame.copy()
+    starts = [ts.date() for ts in out["bucket"]]
     firsts = [ts.date() for ts in out["first_day"]]
     lasts = [ts.date() for ts in out["last_day"]]
-    out["label"] = [bucket_label(ts.date(), granularity) for ts in out["bucket"]]
+    with_year = spans_years(starts, granularity)
+    out["label"] = [bucket_label(d, granularity, with_year) for d in starts]
+    out["order"] = [(d - _EPOCH).days for d in starts]
     out["days"] = [day_range(f, la) for f, la in zip(firsts, lasts, strict=True)]
     out["first"] = [d.isoformat() for d in firsts]
     out["last"] = [d.isoformat() for d in lasts]
@@ -64,28 +85,36 @@ def chart_frame(frame: pd.DataFrame, granularity: Granularity) -> pd.DataFrame:
 def _x(n: int) -> alt.X:
     return alt.X(
         "label:N",
-        sort=None,
+        sort=alt.EncodingSortField(field="order", op="min", order="ascending"),
         title=None,
         axis=alt.Axis(labelAngle=0 if n <= 14 else -45, labelOverlap=True, ticks=False),
     )
 
 
-def _opacity(data: pd.DataFrame) -> alt.Opacity:
-    partial = bool(data["partial"].any())
+def _opacity() -> alt.Opacity:
+    """Partial buckets are lighter; the note under the chart says why, so no second legend."""
     return alt.Opacity(
         "coverage:N",
         scale=alt.Scale(domain=["Whole", "Partial"], range=[1.0, PARTIAL_OPACITY]),
-        legend=alt.Legend(title=None, orient="bottom", labelExpr=_COVERAGE_LEGEND, labelLimit=400)
-        if partial
-        else None,
+        legend=None,
     )
 
 
-_COVERAGE_LEGEND = "datum.label == 'Partial' ? 'Partial (cut by the period)' : 'Whole'"
+def _color(domain: list[str], colors: list[str]) -> alt.Color:
+    """Every chart has exactly one legend, naming its series, so all three are equally tall."""
+    return alt.Color(
+        "series:N",
+        scale=alt.Scale(domain=domain, range=colors),
+        legend=alt.Legend(
+            title=None, orient="top", direction="horizontal", labelLimit=0, offset=6, padding=0
+        ),
+    )
 
 
-def _selection() -> alt.Parameter:
-    return alt.selection_point(name=SELECTION, fields=["first", "last"], on="click")
+def _selection(pick: tuple[str, str] | None) -> alt.Parameter:
+    """A click picks a bucket by its days; `pick` restores one named by the URL."""
+    value = [{"first": pick[0], "last": pick[1]}] if pick else alt.Undefined
+    return alt.selection_point(name=SELECTION, fields=["first", "last"], on="click", value=value)
 
 
 def _dimmed(sel: alt.Parameter):
@@ -93,8 +122,27 @@ def _dimmed(sel: alt.Parameter):
     return alt.condition(sel, alt.value(1.0), alt.value(0.3))
 
 
-def _base(data: pd.DataFrame) -> alt.Chart:
-    return alt.Chart(data).properties(height=HEIGHT, width="container")
+def _title(text: str, granularity: Granularity, subtitle: Sequence[str]) -> alt.TitleParams:
+    """Carried by exported images too, so a PNG says what, when and whose."""
+    return alt.TitleParams(
+        f"{text} per {granularity.value}",
+        subtitle=list(subtitle) or alt.Undefined,
+        anchor="start",
+        fontSize=13,
+        subtitleFontSize=11,
+        subtitleColor="#6B6F76",
+        offset=10,
+    )
+
+
+def _base(data: pd.DataFrame, title: alt.TitleParams) -> alt.Chart:
+    """`fit-x`: the bars get `HEIGHT` pixels whatever the title and legend take, and as every
+    chart has the same title lines and one legend row, all three come out equally tall."""
+    return alt.Chart(data, title=title).properties(
+        height=HEIGHT,
+        width="container",
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+    )
 
 
 _BUCKET_TOOLTIPS = [
@@ -104,18 +152,26 @@ _BUCKET_TOOLTIPS = [
 
 
 def _count_chart(
-    frame: pd.DataFrame, granularity: Granularity, column: str, title: str, what: str, color: str
+    frame: pd.DataFrame,
+    granularity: Granularity,
+    column: str,
+    title: str,
+    what: str,
+    color: str,
+    subtitle: Sequence[str],
+    pick: tuple[str, str] | None,
 ) -> alt.Chart:
     """One bar per bucket of a count of distinct users."""
-    data = chart_frame(frame, granularity)
-    sel = _selection()
+    data = chart_frame(frame, granularity).assign(series=what)
+    sel = _selection(pick)
     return (
-        _base(data)
-        .mark_bar(color=color, cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
+        _base(data, _title(title, granularity, subtitle))
+        .mark_bar(cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
         .encode(
             x=_x(len(data)),
-            y=alt.Y(f"{column}:Q", title=title, axis=alt.Axis(tickMinStep=1)),
-            opacity=_opacity(data),
+            y=alt.Y(f"{column}:Q", title=what, axis=alt.Axis(tickMinStep=1)),
+            color=_color([what], [color]),
+            opacity=_opacity(),
             fillOpacity=_dimmed(sel),
             tooltip=[
                 alt.Tooltip("label:N", title=granularity.label),
@@ -127,34 +183,49 @@ def _count_chart(
     )
 
 
-def active_users_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
-    return _count_chart(frame, granularity, "active_users", "Active users", "Active users", ACTIVE)
+def active_users_chart(
+    frame: pd.DataFrame,
+    granularity: Granularity,
+    subtitle: Sequence[str] = (),
+    pick: tuple[str, str] | None = None,
+) -> alt.Chart:
+    return _count_chart(
+        frame,
+        granularity,
+        "active_users",
+        "Active AI users",
+        ACTIVE_LABEL,
+        ACTIVE,
+        subtitle,
+        pick,
+    )
 
 
-def credits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
+def credits_chart(
+    frame: pd.DataFrame,
+    granularity: Granularity,
+    subtitle: Sequence[str] = (),
+    pick: tuple[str, str] | None = None,
+) -> alt.Chart:
     """Stacked built-in and top-up bars; each row carries all three sums for the tooltip."""
     data = chart_frame(frame, granularity)
     long = pd.concat(
         [
-            data.assign(kind=BUILTIN_LABEL, credits=data["builtin"], stack=0),
-            data.assign(kind=TOPUP_LABEL, credits=data["topup"], stack=1),
+            data.assign(series=BUILTIN_LABEL, credits=data["builtin"], stack=0),
+            data.assign(series=TOPUP_LABEL, credits=data["topup"], stack=1),
         ],
         ignore_index=True,
     )
-    sel = _selection()
+    sel = _selection(pick)
     return (
-        _base(long)
+        _base(long, _title("AI Credits", granularity, subtitle))
         .mark_bar()
         .encode(
             x=_x(len(data)),
             y=alt.Y("credits:Q", title="AI Credits", stack="zero"),
-            color=alt.Color(
-                "kind:N",
-                scale=alt.Scale(domain=[BUILTIN_LABEL, TOPUP_LABEL], range=[BUILTIN, TOPUP]),
-                legend=alt.Legend(title=None, orient="bottom"),
-            ),
+            color=_color([BUILTIN_LABEL, TOPUP_LABEL], [BUILTIN, TOPUP]),
             order=alt.Order("stack:Q", sort="ascending"),
-            opacity=_opacity(data),
+            opacity=_opacity(),
             fillOpacity=_dimmed(sel),
             tooltip=[
                 alt.Tooltip("label:N", title=granularity.label),
@@ -168,9 +239,21 @@ def credits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
     )
 
 
-def limit_hits_chart(frame: pd.DataFrame, granularity: Granularity) -> alt.Chart:
+def limit_hits_chart(
+    frame: pd.DataFrame,
+    granularity: Granularity,
+    subtitle: Sequence[str] = (),
+    pick: tuple[str, str] | None = None,
+) -> alt.Chart:
     return _count_chart(
-        frame, granularity, "limit_hit_users", "Users", "Users who hit their limit", HITS
+        frame,
+        granularity,
+        "limit_hit_users",
+        "Users who hit their limit",
+        HITS_LABEL,
+        HITS,
+        subtitle,
+        pick,
     )
 
 

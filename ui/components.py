@@ -1,14 +1,44 @@
-"""Rendering pieces shared by the pages: metrics with deltas, chart cards, empty states."""
+"""Rendering pieces shared by the pages: metrics with deltas, empty states, user tables."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
 
 import pandas as pd
 import streamlit as st
 
+from ui import safety
 from ui.charts import day_range
 
 INT = "%,d"
 CREDITS = "%,.1f"
+NO_EARLIER_DATA = "No earlier data"
+PARTIAL_EARLIER_DATA = "Earlier data partial"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Whether deltas mean anything. The earlier period must lie within the data: before its
+    first day a dataset says nothing, so a delta there would read a missing past as growth."""
+
+    note: str | None
+    text: str
+
+    @property
+    def has_data(self) -> bool:
+        return self.note is None
+
+
+def comparison(previous_start: date, previous_end: date, first_day: date | None) -> Comparison:
+    if first_day is None:
+        return Comparison(NO_EARLIER_DATA, "no counted request at all")
+    since = f"data from {day_range(first_day, first_day)}"
+    if previous_end < first_day:
+        return Comparison(NO_EARLIER_DATA, since)
+    if previous_start < first_day:
+        return Comparison(PARTIAL_EARLIER_DATA, since)
+    return Comparison(None, f"vs {day_range(previous_start, previous_end)}")
 
 
 def metric(
@@ -16,12 +46,25 @@ def metric(
     value: float,
     previous: float,
     *,
+    compare: Comparison,
     fmt: str = INT,
-    versus: str,
     help: str | None = None,
     delta_color: str = "normal",
 ) -> None:
-    """Every sub-metric carries its change against the previous period of equal length."""
+    """A sub-metric with its change against the previous period of the same kind, or a
+    neutral note when that period is not all within the data."""
+    if not compare.has_data:
+        st.metric(
+            label,
+            value,
+            delta=compare.note,
+            delta_color="off",
+            delta_arrow="off",
+            format=fmt,
+            delta_description=compare.text,
+            help=help,
+        )
+        return
     delta = value - previous
     if fmt == CREDITS:
         delta = round(delta, 1)
@@ -31,18 +74,9 @@ def metric(
         delta=delta,
         delta_color=delta_color,
         format=fmt,
-        delta_description=versus,
+        delta_description=compare.text,
         help=help,
     )
-
-
-def versus(previous_start, previous_end, first_day=None) -> str:
-    """Says when the comparison period predates the data, so a delta equal to the value reads
-    as "nothing to compare with" rather than as growth."""
-    text = f"vs {day_range(previous_start, previous_end)}"
-    if first_day is None or previous_end < first_day:
-        text += " (before any data)"
-    return text
 
 
 def empty_state(what: str, period, first_day, last_day) -> None:
@@ -55,24 +89,40 @@ def empty_state(what: str, period, first_day, last_day) -> None:
     st.info(f"{what} in {day_range(period.start, period.end)}. {span}", icon=":material/info:")
 
 
+def show_issues(issues) -> None:
+    """Validation issues quote the data (ids, names), so they are shown as literal text."""
+    for issue in issues:
+        st.error(safety.md(issue), icon=":material/error:")
+
+
 USER_COLUMNS = {
-    "name": st.column_config.TextColumn("User"),
-    "email": st.column_config.TextColumn("Email"),
+    "name": st.column_config.TextColumn("User", pinned=True),
     "team": st.column_config.TextColumn("Team"),
     "builtin": st.column_config.NumberColumn("Built-in quota", format="%.2f"),
     "topup": st.column_config.NumberColumn("Top-up AI Credits", format="%.2f"),
     "total": st.column_config.NumberColumn("Total AI Credits", format="%.2f"),
     "requests": st.column_config.NumberColumn("Requests", format="%d"),
     "hit_limit": st.column_config.CheckboxColumn("Hit limit"),
+    "email": st.column_config.TextColumn("Email"),
 }
 
 
-def users_table(users: pd.DataFrame, key: str) -> None:
+def users_table(users: pd.DataFrame, key: str, file_name: str) -> None:
+    """The users behind a bar, with a CSV whose text cells cannot run as formulas."""
     st.dataframe(
-        users,
+        users.assign(team=users["team"].fillna("No team")),
         column_order=list(USER_COLUMNS),
         column_config=USER_COLUMNS,
         hide_index=True,
         key=key,
         height=min(38 + 35 * max(len(users), 1), 360),
+    )
+    st.download_button(
+        "Users CSV",
+        safety.csv_bytes(users),
+        file_name=file_name,
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        key=f"{key}_csv",
     )

@@ -3,41 +3,73 @@
 The opened `Dataset` (its ledger) is a shared resource keyed by path and a stamp of the
 files, so a changed dataset is reopened and an unchanged one never is; every result is cached
 by small hashable values, so a filter change costs one aggregation over the ledger at most.
+
+Every path a person types goes through the data roots of `ui.safety` first, and every way a
+dataset can fail to open ends as a `CannotOpen` with a sentence for that person.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
 import metrics
+from ui import safety
 
-APP_ROOT = Path(__file__).resolve().parent.parent
+APP_ROOT = safety.APP_ROOT
 DEFAULT_DATA_DIR = APP_ROOT / "data" / "demo"
 ENV_DATA = "AI_CONSOLE_DATA"
 ENV_DATASET = "AI_CONSOLE_DATASET"
 ENV_AS_OF = "AI_CONSOLE_AS_OF"
 
 
-def _resolve(raw: str) -> Path:
-    return Path(raw).expanduser().resolve()
+class CannotOpen(Exception):
+    """A dataset that did not open, with what to tell the person and the broken rules, if any."""
+
+    def __init__(self, message: str, issues: Iterable[metrics.Issue] = ()):
+        super().__init__(message)
+        self.message = message
+        self.issues = tuple(issues)
 
 
 def configured_dataset() -> Path | None:
     """An existing dataset named by the environment, opened as is and never generated."""
     raw = os.environ.get(ENV_DATASET)
-    return _resolve(raw) if raw else None
+    return safety.resolve(raw) if raw else None
 
 
 def demo_dir() -> Path:
     raw = os.environ.get(ENV_DATA)
-    return _resolve(raw) if raw else DEFAULT_DATA_DIR
+    return (safety.resolve(raw) or DEFAULT_DATA_DIR) if raw else DEFAULT_DATA_DIR
+
+
+def default_dataset() -> Path:
+    """What a link without `dataset=` shows: the configured dataset, else the demo."""
+    return configured_dataset() or demo_dir()
+
+
+def _named_at_start() -> list[Path]:
+    """Folders the person who started the app named, allowed wherever they are."""
+    return [p for p in (configured_dataset(), demo_dir()) if p is not None]
+
+
+def allowed(raw: str | os.PathLike) -> Path | None:
+    return safety.allowed_path(raw, _named_at_start())
+
+
+def no_such_folder(raw: str | os.PathLike) -> str:
+    """The one answer for a folder that is missing and for one the app may not open."""
+    return (
+        f"No such folder: {safety.md(raw)}. The app opens and writes datasets only inside "
+        f"{safety.md(safety.roots_text())}."
+    )
 
 
 def pinned_today() -> date | None:
@@ -60,10 +92,22 @@ def _open(path: str, file_stamp: str) -> metrics.Dataset:
     return metrics.open_dataset(path)
 
 
-def open_dataset(path: str | Path) -> metrics.Dataset:
-    """Raises `metrics.DatasetError`; a failed open is not cached, so a fixed dataset reopens."""
-    path = str(_resolve(str(path)))
-    return _open(path, stamp(path))
+def open_dataset(raw: str | Path) -> metrics.Dataset:
+    """Raises `CannotOpen`; a failed open is not cached, so a fixed dataset reopens."""
+    path = allowed(raw)
+    if path is None or not path.is_dir():
+        raise CannotOpen(no_such_folder(raw))
+    try:
+        return _open(str(path), stamp(path))
+    except metrics.DatasetError as exc:
+        n = len(exc.issues)
+        raise CannotOpen(
+            f"{safety.md(path)} is not a dataset the app can read: it breaks {n} "
+            f"rule{'s' if n != 1 else ''} of the data format.",
+            exc.issues,
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a message, not a traceback
+        raise CannotOpen(f"{safety.md(path)} could not be read: {safety.md(exc)}") from exc
 
 
 @st.cache_resource
@@ -74,7 +118,7 @@ def _generation_lock() -> threading.Lock:
 def ensure_demo(out_dir: Path, progress: Callable[[int, int, str], None] | None = None) -> Path:
     """Generates the demo organization once; concurrent first sessions wait for the first.
 
-    Never forces: a non-empty directory that is not a dataset is somebody's files, and the
+    Never replaces: a non-empty directory that is not a dataset is somebody's files, and the
     generator's `OutputExistsError` is shown instead of replacing them.
     """
     import fixtures
@@ -82,18 +126,75 @@ def ensure_demo(out_dir: Path, progress: Callable[[int, int, str], None] | None 
     with _generation_lock():
         if not looks_like_dataset(out_dir):
             fixtures.generate(out_dir, fixtures.GeneratorConfig.preset("demo"), progress)
+            safety.mark_generated(out_dir)
     return out_dir
 
 
+class CannotGenerate(Exception):
+    """A generation refused before anything was written, said for a person."""
+
+
+def generation_target(raw: str, replace: bool) -> Path:
+    """Where a generated dataset may go: under a data root, and never over anybody's files.
+
+    Only a folder holding the marker of an earlier generation is ever replaced, and only when
+    the person asked for it.
+    """
+    path = allowed(raw)
+    if path is None:
+        raise CannotGenerate(
+            f"Cannot write to {safety.md(raw)}: the app writes datasets only inside "
+            f"{safety.md(safety.roots_text())}."
+        )
+    if path.exists() and not path.is_dir():
+        raise CannotGenerate(f"{safety.md(path)} is a file, not a folder. Choose another folder.")
+    if safety.holds_files(path):
+        if not safety.is_generated(path):
+            raise CannotGenerate(
+                f"{safety.md(path)} already holds files that this app did not create, so it "
+                "will not touch them. Choose an empty or new folder."
+            )
+        if not replace:
+            raise CannotGenerate(
+                f"{safety.md(path)} holds a dataset this app generated earlier. Tick "
+                "**Replace a dataset generated here before** to overwrite it, or choose "
+                "another folder."
+            )
+    return path
+
+
+def generate(target: Path, config, progress, replace: bool):
+    """Writes a dataset and marks it as the app's, so that only it may be replaced later."""
+    import fixtures
+
+    summary = fixtures.generate(target, config, progress, force=replace)
+    safety.mark_generated(Path(summary.out_dir))
+    return summary
+
+
 def today(ds: metrics.Dataset) -> date:
-    return pinned_today() or ds.today()
+    return pinned_today() or datetime.now(ZoneInfo(ds.timezone)).date()
+
+
+def path_of(ds: metrics.Dataset) -> Path:
+    """The folder a dataset was opened from (the one place the app reads it off a Dataset)."""
+    return Path(ds.path)
+
+
+def team_key(team: str | None) -> tuple[bool, str]:
+    """Sorts team names with `None` (the users without a team) last."""
+    return (team is None, team or "")
+
+
+def _teams(teams) -> tuple[str | None, ...]:
+    return tuple(sorted(set(teams), key=team_key))
 
 
 # -- cached results: keyed by (path, fingerprint, ...) so any dataset change misses the cache --
 
 
 def _key(ds: metrics.Dataset) -> tuple[str, str]:
-    return str(ds.path), ds.fingerprint
+    return str(path_of(ds)), ds.fingerprint
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -105,9 +206,7 @@ def _report(
 
 def report(ds, period: metrics.Period, gran, teams=(), tools=()) -> metrics.Report:
     gran = gran.value if isinstance(gran, metrics.Granularity) else gran
-    return _report(
-        ds, *_key(ds), period.start, period.end, gran, tuple(sorted(teams)), _tools(tools)
-    )
+    return _report(ds, *_key(ds), period.start, period.end, gran, _teams(teams), _tools(tools))
 
 
 def _tools(tools) -> tuple[str, ...]:
@@ -120,16 +219,54 @@ def _bucket_users(_ds, path: str, fp: str, first: date, last: date, teams, tools
 
 
 def bucket_users(ds, first: date, last: date, teams=(), tools=()) -> pd.DataFrame:
-    return _bucket_users(ds, *_key(ds), first, last, tuple(sorted(teams)), _tools(tools))
+    return _bucket_users(ds, *_key(ds), first, last, _teams(teams), _tools(tools))
+
+
+def fullest_licenses(standings: pd.DataFrame) -> pd.DataFrame:
+    """One row per user: the license with the largest share of its allowance used (then the
+    most spent, then the first id), with how many licenses the user holds."""
+    ranked = standings.assign(
+        _share=standings["share_used"].fillna(-1.0),
+    ).sort_values(["_share", "spent", "license_id"], ascending=[False, False, True])
+    first = ranked.drop_duplicates("user_id", keep="first")
+    counts = standings.groupby("user_id").size().rename("licenses")
+    out = first.set_index("user_id").join(counts)
+    return pd.DataFrame(
+        {
+            "plan": out["plan"],
+            "licenses": out["licenses"].astype(int),
+            "quota": out["quota"],
+            "topup_limit": out["topup_limit"],
+            "allowance": out["allowance"],
+            "spent": out["spent"],
+            "share_used": out["share_used"],
+            "topup_used": out["topup_used"],
+            "quota_start": out["period_start"],
+            "quota_end": out["period_end"],
+        }
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _users_overview(_ds, path: str, fp: str, start: date, end: date, teams) -> pd.DataFrame:
-    return _ds.users_overview(metrics.Period(start, end), teams)
+def _users_table(_ds, path: str, fp: str, start: date, end: date, teams) -> pd.DataFrame:
+    period = metrics.Period(start, end)
+    overview = _ds.users_overview(period, teams)
+    keep = ["user_id", "name", "email", "team", "requests", "builtin", "topup", "total"]
+    keep += ["limit_hits", "last_active"]
+    table = overview[keep].merge(
+        fullest_licenses(_ds.standings(end, teams)),
+        how="left",
+        left_on="user_id",
+        right_index=True,
+    )
+    table["licenses"] = table["licenses"].fillna(0).astype(int)
+    table["near_limit"] = table["share_used"].fillna(0) >= 0.8
+    return table
 
 
-def users_overview(ds, period: metrics.Period, teams=()) -> pd.DataFrame:
-    return _users_overview(ds, *_key(ds), period.start, period.end, tuple(sorted(teams)))
+def users_table(ds, period: metrics.Period, teams=()) -> pd.DataFrame:
+    """One row per user of the teams; period use plus the standing of their fullest license."""
+    return _users_table(ds, *_key(ds), period.start, period.end, _teams(teams))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -137,6 +274,13 @@ def _validate(path: str, file_stamp: str) -> list[metrics.Issue]:
     return metrics.validate(path)
 
 
-def validate(path: str | Path) -> list[metrics.Issue]:
-    path = str(_resolve(str(path)))
-    return _validate(path, stamp(path))
+def validate(raw: str | Path) -> list[metrics.Issue]:
+    """Every broken rule of the dataset at `raw`; raises `CannotOpen` when it is no folder the
+    app may read, or when reading it failed outside the data format's rules."""
+    path = allowed(raw)
+    if path is None or not path.is_dir():
+        raise CannotOpen(no_such_folder(raw))
+    try:
+        return _validate(str(path), stamp(path))
+    except Exception as exc:  # noqa: BLE001 - an unreadable folder is a message
+        raise CannotOpen(f"{safety.md(path)} could not be read: {safety.md(exc)}") from exc

@@ -77,7 +77,7 @@ def main() -> None:
     t = time.perf_counter()
     ds = metrics.open_dataset(args.data, cache_dir=False)
     print(
-        f"dataset: {ds.name}, {len(ds.users):,} users, ledger rows {ds.ledger_rows:,}; "
+        f"dataset: {ds.name}, {ds.n_users:,} users; "
         f"ledger computed in {time.perf_counter() - t:.1f} s (no disk cache)"
     )
     first_day = ds.first_day

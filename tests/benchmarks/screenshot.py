@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.server import CHART, chromium, streamlit_server  # noqa: E402
+from tests.browser.server import chromium, settled_picture, streamlit_server  # noqa: E402
 
 END = date(2026, 11, 24)
 
@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="dataset directory (default: a generated demo)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
-    parser.add_argument("--query", default="period=Last+12+months")
+    parser.add_argument("--query", default="period=Last+6+months")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,17 +41,10 @@ def main() -> None:
             "AI_CONSOLE_AS_OF": END.isoformat(),
             "AI_CONSOLE_CACHE_DIR": str(Path(tmp) / "cache"),
         }
-        with streamlit_server(env) as url, chromium(viewport=(1440, 1960)) as context:
+        with streamlit_server(env) as url, chromium(viewport=(1440, 2420)) as context:
             page = context.new_page()
             page.goto(f"{url}/?{args.query}")
-            page.wait_for_function(
-                f"""() => {{
-                    const c = document.querySelectorAll('{CHART}');
-                    return c.length === 3 && Array.from(c).every(
-                        x => x.querySelectorAll('g.mark-rect path').length > 0);
-                }}"""
-            )
-            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+            settled_picture(page)
             page.wait_for_timeout(800)
             page.screenshot(path=args.out, full_page=True)
     print(f"wrote {args.out}")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.browser.server import CHART, bar_counts, chart_signature, choose_period, wait_for_app
+from tests.browser.conftest import assert_no_exception, guard
+from tests.browser.server import (
+    CHART,
+    bar_counts,
+    chart_signature,
+    choose_period,
+    settled_picture,
+    wait_for_app,
+)
 from tests.datasets import license_, request, user, write_dataset
 
 pytestmark = pytest.mark.browser
@@ -23,15 +31,6 @@ def charts_drawn(page, n: int = 3) -> None:
     )
 
 
-def wait_for_bars(page, counts: list[int]) -> None:
-    """Until every chart has redrawn: the bar counts per chart are the expected ones."""
-    expected = json.dumps(counts, separators=(",", ":"))
-    page.wait_for_function(
-        f"""() => JSON.stringify(Array.from(document.querySelectorAll('{CHART}'))
-            .map(c => c.querySelectorAll('g.mark-rect path').length)) === '{expected}'"""
-    )
-
-
 def test_main_page_renders_three_charts(page, server):
     page.goto(server + "/")
     charts_drawn(page)
@@ -42,22 +41,46 @@ def test_main_page_renders_three_charts(page, server):
     assert page.get_by_text("Users who hit their monthly AI Credits limit").first.is_visible()
 
 
+def test_the_three_charts_are_equally_tall_with_one_legend_each(page, server, browser_ds):
+    page.goto(server + "/?period=Last+3+months")
+    active, credits, hits = settled_picture(page, [3, 6, 3])
+    assert active["height"] == credits["height"] == hits["height"]
+    assert active["legend"] == ["Active users"]
+    assert credits["legend"] == ["Built-in quota", "Top-up AI Credits"]
+    assert hits["legend"] == ["Users who hit their limit"]
+    assert credits["title"] == [
+        "AI Credits per month",
+        f"{browser_ds.name} · Sep 1 – Nov 24, 2026",
+        "All teams · all tools",
+    ]
+
+
 def test_period_change_redraws_and_lands_in_the_url(page, server):
     page.goto(server + "/")
     charts_drawn(page)
     before = chart_signature(page)
     choose_period(page, "Last 3 months")
-    wait_for_bars(page, [3, 6, 3])
+    settled_picture(page, [3, 6, 3])
     assert chart_signature(page) != before
     assert "period=Last+3+months" in page.url
 
     page.reload()
-    wait_for_bars(page, [3, 6, 3])
+    settled_picture(page, [3, 6, 3])
+
+
+def test_deltas_without_earlier_data_say_so(page, server, browser_ds):
+    page.goto(server + "/?period=All+time")
+    settled_picture(page)
+    main = page.locator('[data-testid="stMain"]')
+    assert main.get_by_text("No earlier data").count() == 6
+    first = browser_ds.first_day
+    assert main.get_by_text(f"data from {first:%b} {first.day}, {first.year}").count() == 6
+    assert page.locator('[data-testid="stMetricDeltaIcon-Up"]').count() == 0
 
 
 def test_clicking_a_bar_shows_the_users_behind_it(page, server):
     page.goto(server + "/?period=Last+3+months")
-    charts_drawn(page)
+    settled_picture(page, [3, 6, 3])
     first_chart = page.locator(CHART).first
     first_chart.locator("g.mark-rect path").nth(2).click()
     heading = page.get_by_text(re.compile(r"^\d+ users? in Nov 1 – Nov 24, 2026$"))
@@ -65,6 +88,7 @@ def test_clicking_a_bar_shows_the_users_behind_it(page, server):
     table = page.locator('[data-testid="stDataFrame"]').first
     table.wait_for()
     assert table.is_visible()
+    page.wait_for_url(re.compile(r"bar_active=2026-11-01\.\.2026-11-24"))
 
 
 def test_users_and_data_pages_keep_the_filters(page, server):
@@ -80,13 +104,32 @@ def test_users_and_data_pages_keep_the_filters(page, server):
     assert "period=Last+6+months" in page.url
 
 
+def test_the_users_table_fits_1440_pixels_whatever_the_sort(page, server):
+    page.goto(server + "/users?period=Last+3+months")
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for()
+    wait_for_app(page)
+    scroller = '[data-testid="stDataFrame"] .dvn-scroller'
+    for sort in ["Last active", "AI Credits in the period", "Team"]:
+        page.get_by_label("Sort by").click()
+        page.get_by_role("option", name=sort, exact=True).click()
+        wait_for_app(page)
+        page.wait_for_timeout(500)
+        width, visible, left = page.evaluate(
+            f"""() => {{ const s = document.querySelector('{scroller}');
+                return [s.scrollWidth, s.clientWidth, s.scrollLeft]; }}"""
+        )
+        assert width <= visible and left == 0, (sort, width, visible)
+    assert "users_sort=Team" in page.url
+
+
 def test_generate_a_small_organization_from_the_form(page, server, tmp_path):
     out = tmp_path / "generated"
     page.goto(server + "/data")
     page.locator("h1", has_text="Data").wait_for()
     wait_for_app(page)
     page.get_by_label("Months").fill("2")
-    page.get_by_label("Output directory").fill(str(out))
+    page.get_by_label("Output folder").fill(str(out))
     page.get_by_role("button", name="Generate and open").click()
     flash = page.get_by_text(re.compile(r"^Generated .+: 50 users"))
     flash.wait_for(timeout=60_000)
@@ -94,10 +137,13 @@ def test_generate_a_small_organization_from_the_form(page, server, tmp_path):
     org = flash.inner_text().removeprefix("Generated ").split(":")[0]
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert org in sidebar.inner_text()
+    wait_for_app(page)
+    expect(page.get_by_role("textbox", name="Dataset to check")).to_have_value(str(out))
     page.get_by_role("link", name="AI adoption and usage").click()
     charts_drawn(page, 2)
     caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first
     assert org in caption.inner_text()
+    assert "dataset=" in page.url
 
 
 def test_a_bad_dataset_shows_its_errors(page, server, tmp_path):
@@ -110,9 +156,41 @@ def test_a_bad_dataset_shows_its_errors(page, server, tmp_path):
     page.goto(server + "/data")
     page.locator("h1", has_text="Data").wait_for()
     wait_for_app(page)
-    page.get_by_label("Dataset directory").fill(str(bad))
+    page.get_by_label("Dataset folder").fill(str(bad))
     page.get_by_role("button", name="Open dataset").click()
-    page.get_by_text("was not opened").wait_for()
+    page.get_by_text("is not a dataset the app can read").wait_for()
     errors = page.locator('[data-testid="stAlertContentError"]')
     assert any("must exist in users.parquet" in t for t in errors.all_inner_texts())
-    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_every_page_stays_on_this_machine(browser_context, server):
+    """The page icon, fonts and icons are all served by the app itself."""
+    page = browser_context.new_page()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    outside = guard(page)
+    for path in ["/", "/users", "/data", "/?period=Custom+range&gran=Week"]:
+        page.goto(server + path)
+        wait_for_app(page)
+        page.wait_for_timeout(1000)
+        assert_no_exception(page)
+    page.close()
+    assert outside == []
+    assert any("/media/" in url and url.endswith(".png") for url in asked), "no local icon"
+
+
+def test_a_chart_exports_a_png_from_its_toolbar(page, server):
+    """What docs/app.md promises: Download as PNG, and no SVG, in the chart's own toolbar."""
+    page.goto(server + "/?period=Last+3+months")
+    settled_picture(page, [3, 6, 3])
+    chart = page.locator(CHART).nth(1)
+    chart.hover()
+    toolbar = page.locator('[data-testid="stElementToolbar"]').nth(1)
+    labels = [b.get_attribute("aria-label") for b in toolbar.locator("button").all()]
+    assert "Download as PNG" in labels
+    assert not any("SVG" in (label or "") for label in labels)
+    with page.expect_download() as download:
+        toolbar.get_by_role("button", name="Download as PNG").click()
+    path = download.value.path()
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

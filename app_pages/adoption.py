@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 import streamlit as st
@@ -10,13 +11,24 @@ from ui import charts, components, data, state
 
 ds, filters = state.require()
 period = filters.period
-previous = period.previous()
-versus = components.versus(previous.start, previous.end, ds.first_day)
+previous = filters.previous
+compare = components.comparison(previous.start, previous.end, ds.first_day)
 
 st.title("AI adoption and usage")
-st.caption(state.describe(filters, ds))
+caption = st.empty()
 
-tool_labels = st.pills(
+gran_col, tools_col = st.columns([2, 3], vertical_alignment="top")
+gran_choice = gran_col.segmented_control(
+    "Granularity",
+    state.GRANULARITY_OPTIONS,
+    default=state.AUTO,
+    key="gran",
+    bind="query-params",
+    required=True,
+    help="One bar per day, week (Monday to Sunday), month or year. Auto shows days up to "
+    "31 days, months up to 731 days, years beyond.",
+)
+tool_labels = tools_col.pills(
     "Tools",
     list(state.TOOL_LABELS),
     selection_mode="multi",
@@ -25,13 +37,22 @@ tool_labels = st.pills(
     help="Narrows Active AI users and AI Credits consumption. Limit hits always count every "
     "tool, because the allowance is shared by all of them.",
 )
+granularity, auto = state.resolve_granularity(gran_choice, period)
 tools = tuple(state.TOOL_LABELS[t].value for t in tool_labels)
+caption.caption(state.describe(filters, ds, f"by {granularity.value}{' (auto)' if auto else ''}"))
 
-report = data.report(ds, period, filters.gran_arg, filters.teams, tools)
-before = data.report(ds, previous, filters.gran_arg, filters.teams, tools)
+report = data.report(ds, period, granularity, filters.teams, tools)
+# Without earlier data the deltas give way to a note, so the earlier report is not needed.
+before = (
+    data.report(ds, previous, granularity, filters.teams, tools) if compare.has_data else report
+)
 frame = report.frame()
-buckets = {(b.first.isoformat(), b.last.isoformat()): b for b in report.buckets}
-
+by_days = {f"{b.first}..{b.last}": b for b in report.buckets}
+who = state.teams_text(filters.teams, ds.teams)
+subtitle = [
+    f"{ds.name} · {charts.day_range(period.start, period.end)}",
+    f"{who[:1].upper()}{who[1:]} · {', '.join(tool_labels) if tool_labels else 'all tools'}",
+]
 HELP = {
     "active": "Per bar, the number of different users with at least one counted request in it: "
     "a request that spent AI Credits in Junie, Claude Agent, AI Assistant chat or another tool "
@@ -55,13 +76,13 @@ SUMMARY = {
 }
 
 
-def header(title: str, help_text: str, chart: str, source) -> None:
-    left, right = st.columns([4, 1], vertical_alignment="center")
+def header(title: str, help_text: str, chart: str) -> None:
+    left, right = st.columns([5, 1], vertical_alignment="center")
     left.subheader(title, help=help_text, anchor=False)
     left.caption(SUMMARY[chart])
     right.download_button(
         "CSV",
-        charts.series_csv(source, chart),
+        charts.series_csv(frame, chart),
         file_name=f"{chart}_{period.start}_{period.end}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -71,20 +92,29 @@ def header(title: str, help_text: str, chart: str, source) -> None:
     )
 
 
-def picked_bucket(event):
-    """The clicked bar's bucket; a selection left over from other filters matches none."""
-    picked = (event.selection.get(charts.SELECTION) or []) if event else []
-    if not picked:
-        return None
-    return buckets.get((picked[0].get("first"), picked[0].get("last")))
+def picked_bucket(chart: str):
+    """The bar named by the URL (`bar_active=2026-11-01..2026-11-24`); one that this view
+    does not draw is dropped from the URL."""
+    raw = state.url_value(f"bar_{chart}")
+    bucket = by_days.get(raw) if raw else None
+    if raw and bucket is None:
+        state.set_url_value(f"bar_{chart}", None)
+    return bucket
 
 
-def hint(source, bucket) -> None:
+def remember_pick(chart: str, key: str) -> None:
+    """Runs only when the person clicks, so the URL follows clicks and nothing else."""
+    picked = st.session_state[key]["selection"].get(charts.SELECTION) or []
+    value = f"{picked[0]['first']}..{picked[0]['last']}" if picked else None
+    state.set_url_value(f"bar_{chart}", value)
+
+
+def hint(bucket) -> None:
     note = "" if bucket else "Click a bar to see the users behind it."
-    if source["partial"].any():
+    if frame["partial"].any():
         note = (
             f"Lighter bars are partial buckets: the period covers only part of their "
-            f"{filters.granularity.value}. " + note
+            f"{granularity.value}, so a dip there is not a drop in use. " + note
         )
     if note:
         st.caption(note)
@@ -99,16 +129,8 @@ def drill_down(bucket, chart: str, teams, tools, only_hits: bool = False) -> Non
         f"**{len(users):,} user{'s' if len(users) != 1 else ''}** in "
         f"{charts.day_range(bucket.first, bucket.last)}"
     )
-    components.users_table(users, key=f"users_{chart}")
-
-
-def plot(chart_fn, source, chart: str):
-    return st.altair_chart(
-        chart_fn(source, report.granularity),
-        on_select="rerun",
-        selection_mode=charts.SELECTION,
-        key=f"chart_{chart}",
-        width="stretch",
+    components.users_table(
+        users, key=f"users_{chart}", file_name=f"{chart}_users_{bucket.first}_{bucket.last}.csv"
     )
 
 
@@ -120,18 +142,30 @@ def chart_or_empty(value, empty_text: str, chart_fn, chart: str, hits: bool = Fa
     if value == 0:
         components.empty_state(empty_text, period, ds.first_day, ds.last_day)
         return
-    bucket = picked_bucket(plot(chart_fn, frame, chart))
-    hint(frame, bucket)
+    bucket = picked_bucket(chart)
+    # Redrawn in place on a filter change (the fast path); a new pick, or a pick dropped, is a
+    # new chart, so no selection outlives the bar it named.
+    key = f"chart_{chart}" + (f"_{bucket.first}_{bucket.last}" if bucket else "")
+    st.altair_chart(
+        chart_fn(frame, report.granularity, subtitle, (str(bucket.first), str(bucket.last)))
+        if bucket
+        else chart_fn(frame, report.granularity, subtitle),
+        on_select=functools.partial(remember_pick, chart, key),
+        selection_mode=charts.SELECTION,
+        key=key,
+        width="stretch",
+    )
+    hint(bucket)
     drill_down(bucket, chart, filters.teams, () if hits else tools, only_hits=hits)
 
 
 with st.container(border=True):
-    header("Active AI users", HELP["active"], "active", frame)
+    header("Active AI users", HELP["active"], "active")
     components.metric(
         "Active users",
         report.active_users.total,
         before.active_users.total,
-        versus=versus,
+        compare=compare,
         help="Distinct users over the whole period",
     )
     chart_or_empty(
@@ -139,7 +173,7 @@ with st.container(border=True):
     )
 
 with st.container(border=True):
-    header("AI Credits consumption", HELP["credits"], "credits", frame)
+    header("AI Credits consumption", HELP["credits"], "credits")
     c = report.credits
     p = before.credits
     figures = [
@@ -150,12 +184,12 @@ with st.container(border=True):
     for col, (label, now, then) in zip(st.columns(3), figures, strict=True):
         with col:
             components.metric(
-                label, now, then, fmt=components.CREDITS, versus=versus, delta_color="off"
+                label, now, then, fmt=components.CREDITS, compare=compare, delta_color="off"
             )
     chart_or_empty(c.total, "No AI Credits were spent", charts.credits_chart, "credits")
 
 with st.container(border=True):
-    header("Users who hit their monthly AI Credits limit", HELP["hits"], "hits", frame)
+    header("Users who hit their monthly AI Credits limit", HELP["hits"], "hits")
     # The tool filter never narrows limit hits, so the filtered report already has them all.
     h = report.limit_hits
     hb = before.limit_hits
@@ -165,7 +199,7 @@ with st.container(border=True):
             "Users who hit their limit",
             h.users,
             hb.users,
-            versus=versus,
+            compare=compare,
             delta_color="inverse",
             help="Distinct users with a limit hit anywhere in the period",
         )
@@ -175,7 +209,7 @@ with st.container(border=True):
             "Peak daily users who hit their limit",
             h.peak_daily_users,
             hb.peak_daily_users,
-            versus=versus,
+            compare=compare,
             delta_color="inverse",
             help="The most distinct users hit on a single day of the period",
         )

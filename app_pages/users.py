@@ -1,0 +1,170 @@
+"""Users: where each person stands against their allowance, to spot who needs more credits."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import charts, data, safety, state
+
+ds, filters = state.require()
+period = filters.period
+
+st.title("Users")
+st.caption(state.describe(filters, ds))
+
+table = data.users_table(ds, period, filters.teams)
+
+AT_LIMIT = "At limit"
+NEAR_LIMIT = "Near limit"
+SORTS = {
+    "Share of allowance used": ("share_used", False),
+    "AI Credits in the period": ("total", False),
+    "Limit hits in the period": ("limit_hits", False),
+    "Last active": ("last_active", False),
+    "Name": ("name", True),
+    "Team": ("team", True),
+}
+
+with st.container(border=True):
+    search_col, sort_col, only_col = st.columns([3, 2, 2], vertical_alignment="bottom")
+    query = search_col.text_input(
+        "Search", placeholder="Name, email, team or plan", key="users_q", bind="query-params"
+    )
+    sort_by = sort_col.selectbox("Sort by", list(SORTS), key="users_sort", bind="query-params")
+    only_near = only_col.toggle(
+        "Only near or over their limit", key="users_near", bind="query-params"
+    )
+
+rows = table.assign(team=table["team"].fillna(state.team_label(None, ds.teams)))
+if query:
+    needle = query.strip().lower()
+    haystack = (
+        rows["name"].fillna("")
+        + " "
+        + rows["email"].fillna("")
+        + " "
+        + rows["team"]
+        + " "
+        + rows["plan"].fillna("")
+        + " "
+        + rows["user_id"]
+    ).str.lower()
+    rows = rows[haystack.str.contains(needle, regex=False)]
+if only_near:
+    rows = rows[rows["near_limit"]]
+column, ascending = SORTS[sort_by]
+rows = rows.sort_values([column, "user_id"], ascending=[ascending, True], na_position="last")
+share = rows["share_used"].fillna(0)
+rows = rows.assign(
+    status=[AT_LIMIT if s >= 1 else NEAR_LIMIT if s >= 0.8 else "" for s in share],
+    license=[
+        "" if n == 0 else f"{plan} (+{n - 1})" if n > 1 else plan
+        for plan, n in zip(rows["plan"].fillna(""), rows["licenses"], strict=True)
+    ],
+)
+
+cols = st.columns(4)
+cols[0].metric("Users", f"{len(table):,}")
+cols[1].metric("Active in the period", f"{int((table['requests'] > 0).sum()):,}")
+cols[2].metric(
+    "Near or over their limit",
+    f"{int(table['near_limit'].sum()):,}",
+    help="At or above 80% of the allowance of their fullest license's current quota period",
+)
+cols[3].metric("Hit their limit in the period", f"{int((table['limit_hits'] > 0).sum()):,}")
+
+st.caption(
+    f"Allowance columns describe each user's fullest license (the largest share of its "
+    f"allowance used) in the quota period running on {charts.day_range(period.end, period.end)},"
+    f" the period's last day; (+1) says the user holds one more license. The top-up limit is "
+    f"the one in force for the user that day. {len(rows):,} of {len(table):,} users shown."
+)
+
+st.dataframe(
+    rows,
+    hide_index=True,
+    height=560,
+    key="users_table",
+    column_order=[
+        "name",
+        "team",
+        "status",
+        "license",
+        "share_used",
+        "spent",
+        "allowance",
+        "topup_limit",
+        "limit_hits",
+        "total",
+        "last_active",
+    ],
+    column_config={
+        "name": st.column_config.TextColumn("User", pinned=True, width=140),
+        "team": st.column_config.TextColumn("Team", width=105),
+        "status": st.column_config.TextColumn(
+            "Status", help="At or above 80% of the allowance: near the limit", width=80
+        ),
+        "license": st.column_config.TextColumn(
+            "License", help="Plan of the fullest license; (+n): other licenses held", width=120
+        ),
+        "share_used": st.column_config.ProgressColumn(
+            "Allowance used",
+            format="percent",
+            min_value=0.0,
+            max_value=1.0,
+            width=100,
+            help="Spent in the current quota period / (built-in quota + top-up limit), "
+            "fullest license",
+        ),
+        "spent": st.column_config.NumberColumn(
+            "Spent", format="%.1f", width=60, help="AI Credits spent in the current quota period"
+        ),
+        "allowance": st.column_config.NumberColumn(
+            "Allowance", format="%.1f", width=72, help="Built-in quota + top-up limit"
+        ),
+        "topup_limit": st.column_config.NumberColumn(
+            "Top-up limit", format="%.1f", width=78, help="In force for the user on that day"
+        ),
+        "limit_hits": st.column_config.NumberColumn(
+            "Hits", format="%d", width=45, help="Limit hits in the period"
+        ),
+        "total": st.column_config.NumberColumn(
+            "AI Credits", format="%.1f", width=72, help="AI Credits spent in the period"
+        ),
+        "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD", width=88),
+    },
+)
+
+EXPORT = [
+    "user_id",
+    "name",
+    "email",
+    "team",
+    "status",
+    "plan",
+    "licenses",
+    "share_used",
+    "spent",
+    "allowance",
+    "quota",
+    "topup_used",
+    "topup_limit",
+    "quota_start",
+    "quota_end",
+    "limit_hits",
+    "requests",
+    "builtin",
+    "topup",
+    "total",
+    "last_active",
+]
+st.download_button(
+    "Download CSV",
+    safety.csv_bytes(rows[EXPORT]),
+    file_name=f"users_{period.start}_{period.end}.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    on_click="ignore",
+    help="The rows shown, with every column; text that a spreadsheet would run as a formula "
+    "starts with an apostrophe",
+)
