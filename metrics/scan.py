@@ -20,16 +20,13 @@ import pyarrow.compute as pc
 from metrics import read
 from metrics.model import EXCLUDED_TOOLS, MICRO, Tool
 from metrics.rules import (
-    AMOUNT,
     BELONGS,
-    NOT_NULL,
     REQUEST_READ,
-    UTF8,
     YEARS,
     Checker,
     bad_amounts,
+    check_table,
     floats,
-    invalid_utf8,
     nulls,
     numbers,
     refers_rule,
@@ -97,14 +94,7 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     def labels(idx):
         return [f"request_id={v!r}" for v in text(rid.take(idx))]
 
-    for name, col in zip(
-        REQUEST_READ, (rid, ts_col, user_col, lic_col, tool_col, cred_col), strict=True
-    ):
-        if col.null_count:
-            chk.rows(f, name, NOT_NULL, nulls(col), labels)
-        strings = name in ("request_id", "user_id", "license_id", "tool")
-        if strings and (bad := invalid_utf8(col)) is not None:
-            chk.rows(f, name, UTF8, bad, labels)
+    check_table(chk, f, b, labels, unique=False)
     lic = codes.licenses(lic_col)
     known = lic >= 0
     chk.rows(f, "license_id", refers_rule("licenses.parquet"), ~known & ~nulls(lic_col), labels)
@@ -114,7 +104,6 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     chk.rows(f, "license_id", BELONGS, known & (user >= 0) & (owner != user), labels)
     credit = floats(cred_col)
     bad_credit = bad_amounts(credit, nulls(cred_col))
-    chk.rows(f, "credits", AMOUNT, bad_credit, labels)
     counted, tool = codes.tools(tool_col)
     spends = counted & (credit > 0) & ~bad_credit
     ts, outside = read.instants(ts_col, keys.unit)

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from metrics.model import MICRO, Tool
-from metrics.periods import Granularity, Period, auto_granularity
+from metrics.model import MICRO
+from metrics.periods import Period
 
 BANDS = ("< 20 %", "20–80 %", "≥ 80 %", "hit")
 
@@ -25,26 +25,6 @@ def _days(days) -> list:
 
 class Views:
     """Mixed into `Dataset`; relies on its `report`, `per_user`, `spending` and tables."""
-
-    def tool_series(self, period: Period, granularity=None, teams=()) -> pd.DataFrame:
-        """Active users and credits per bucket and tool, in long form for stacked charts."""
-        gran = Granularity(granularity) if granularity else auto_granularity(period)
-        frames = []
-        for tool in Tool:
-            r = self.report(period, gran, teams, [tool])
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "bucket": [pd.Timestamp(b.label) for b in r.buckets],
-                        "tool": tool.label,
-                        "active_users": r.active_users.series,
-                        "builtin": r.credits.builtin_series,
-                        "topup": r.credits.topup_series,
-                        "total": r.credits.total_series,
-                    }
-                )
-            )
-        return pd.concat(frames, ignore_index=True)
 
     def _people(self, codes: np.ndarray) -> dict:
         u = self.tables.users.take(codes)
@@ -166,16 +146,3 @@ class Views:
             }
         )
         return frame.join(per_user[["share", "band"]], on="user_id")
-
-    def quota_periods(self) -> pd.DataFrame:
-        """Built-in and top-up use per license and quota period, for audits and invariants."""
-        rows = pd.concat([pd.DataFrame(r) for r in self._rows()], ignore_index=True)
-        g = rows.groupby(["license", "qp"], sort=True)[["builtin", "topup", "requests", "hits"]]
-        g = g.sum().reset_index()
-        lic = self.tables.licenses
-        return g.assign(
-            license_id=lic.ids.take(g["license"].to_numpy()).to_pylist(),
-            quota=lic.quota[g["license"].to_numpy()] / MICRO,
-            builtin=g["builtin"] / MICRO,
-            topup=g["topup"] / MICRO,
-        )

@@ -183,10 +183,13 @@ def test_ties_in_ts_are_ordered_by_request_id(tmp_path):
         ],
     )
     ds = open_(root)
-    tools = ds.tool_series(Period(date(2026, 3, 1), date(2026, 3, 31)), "month").set_index("tool")
+    march = Period(date(2026, 3, 1), date(2026, 3, 31))
+    junie, claude = (
+        ds.report(march, "month", tools=[t]).credits for t in ("junie", "claude_agent")
+    )
     # "a" comes first and takes 8 of the built-in quota; "b" gets the remaining 2.
-    assert tools.loc["Junie", "builtin"] == 8.0 and tools.loc["Junie", "topup"] == 0.0
-    assert tools.loc["Claude Agent", "builtin"] == 2.0 and tools.loc["Claude Agent", "topup"] == 6.0
+    assert (junie.builtin, junie.topup) == (8.0, 0.0)
+    assert (claude.builtin, claude.topup) == (2.0, 6.0)
 
 
 def test_micro_credits_are_exact(tmp_path):

@@ -159,7 +159,6 @@ def main() -> None:
         f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms"
     )
     extras = {
-        "tool_series (12 months)": lambda: ds.tool_series(ds.period("last-12-months", end)),
         "bucket_users (one month)": lambda: ds.bucket_users(end.replace(day=1), end),
         "users_overview (12 months)": lambda: ds.users_overview(ds.period("last-12-months", end)),
     }
