@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -26,21 +25,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks.bench_metrics import timed  # noqa: E402
+
 END = "2026-11-24"
-
-
-def timed(cmd: list[str]) -> tuple[float, float, bytes]:
-    """Wall seconds, peak RSS in MB (the kernel's own account of the child) and stdout."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed: {err.decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, out
 
 
 def agree(ours: bytes, duck: bytes) -> bool:
