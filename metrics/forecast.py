@@ -25,6 +25,7 @@ from metrics.read import NEVER
 HISTORY_DAYS = 182
 PRIOR_REQUESTS = 1.0  # the usual pace weighs as much as one request seen this period
 SPREAD = 2.0  # mean square credits of a request against its squared mean
+BLOCK = 8192  # licenses whose day-by-day history is held at once
 CAUTION = 0.52  # spreads above the expectation: flagged at a 30% chance of running out
 
 
@@ -114,45 +115,77 @@ def _topup(level, mean, sd, quota, cap, size):
 
 def _pace(ds: Dataset, as_of: date, s: dict):
     """Per license: requests per working day ahead, credits per request, and how many requests
-    that pace rests on (its certainty); and the weekday rhythm that defines a working day."""
+    that pace rests on (its certainty); and the weekday rhythm that defines a working day.
+    Licenses are taken a block at a time, so memory stays flat however many there are."""
     n, today = len(ds.tables.licenses), day_number(as_of)
     first = as_of - timedelta(days=HISTORY_DAYS - 1)
     days = np.arange(today - HISTORY_DAYS + 1, today + 1)
-    credits, requests = np.zeros(n * HISTORY_DAYS), np.zeros(n * HISTORY_DAYS)
-    for r in ds._rows(first, as_of):
-        at = r["license"].astype(np.int64) * HISTORY_DAYS + r["day"] - days[0]
-        credits += np.bincount(at, r["builtin"] + r["topup"], n * HISTORY_DAYS)
-        requests += np.bincount(at, r["requests"], n * HISTORY_DAYS)
-    credits, requests = credits.reshape(n, -1), requests.reshape(n, -1)
-    rhythm = _weekday_rhythm(credits.sum(axis=0), days)
+    rows = list(ds._rows(first, as_of))
+    lic, day, spent, count = _columns(rows, days[0])
+    rhythm = _weekday_rhythm(np.bincount(day, spent, HISTORY_DAYS), days)
     mass = rhythm[(days + 3) % 7]
-    usable = np.maximum.accumulate(requests > 0, axis=1) & ~_after_hits(ds, first, as_of, days)
-    current = usable & (days >= s["period_first"][:, None])
-    earlier = usable & ~current
-    usual = (requests * earlier).sum(axis=1) / np.maximum((earlier * mass).sum(axis=1), 1e-9)
-    # A newcomer's clock starts at its first request, which therefore does not count.
-    prior = np.where(usual > 0, PRIOR_REQUESTS, -1.0)
-    seen = np.maximum((requests * current).sum(axis=1) + prior, 0.0)
-    days_now = (current * mass).sum(axis=1) + np.maximum(prior, 0) / np.maximum(usual, 1e-9)
-    pace = seen / np.maximum(days_now, 1.0)
-    size = (credits * usable).sum(axis=1) / np.maximum((requests * usable).sum(axis=1), 1)
+    blocked = _after_hits(ds, first, as_of, days)
+    pace, size, seen = np.zeros(n), np.zeros(n), np.zeros(n)
+    for lo in range(0, n, BLOCK):
+        hi = min(n, lo + BLOCK)
+        sel = (lic >= lo) & (lic < hi)
+        at = (lic[sel] - lo) * HISTORY_DAYS + day[sel]
+        credits = np.bincount(at, spent[sel], (hi - lo) * HISTORY_DAYS).reshape(hi - lo, -1)
+        requests = np.bincount(at, count[sel], (hi - lo) * HISTORY_DAYS).reshape(hi - lo, -1)
+        usable = np.maximum.accumulate(requests > 0, axis=1) & ~blocked(lo, hi)
+        current = usable & (days >= s["period_first"][lo:hi, None])
+        earlier = usable & ~current
+        usual = (requests * earlier).sum(axis=1) / np.maximum((earlier * mass).sum(axis=1), 1e-9)
+        # A newcomer's clock starts at its first request, which therefore does not count.
+        prior = np.where(usual > 0, PRIOR_REQUESTS, -1.0)
+        seen[lo:hi] = np.maximum((requests * current).sum(axis=1) + prior, 0.0)
+        days_now = (current * mass).sum(axis=1) + np.maximum(prior, 0) / np.maximum(usual, 1e-9)
+        pace[lo:hi] = seen[lo:hi] / np.maximum(days_now, 1.0)
+        size[lo:hi] = (credits * usable).sum(axis=1) / np.maximum(
+            (requests * usable).sum(axis=1), 1
+        )
     return pace, size, np.maximum(seen, 1.0), rhythm
 
 
-def _after_hits(ds: Dataset, first: date, as_of: date, days: np.ndarray) -> np.ndarray:
+def _columns(rows: list[dict], first_day: int):
+    """License, day (from `first_day`), credits and requests of the ledger rows, as int64."""
+
+    def cat(values):
+        return np.concatenate([np.empty(0, np.int64)] + [np.asarray(v, np.int64) for v in values])
+
+    return (
+        cat(r["license"] for r in rows),
+        cat(r["day"] for r in rows) - first_day,
+        cat(r["builtin"] + r["topup"] for r in rows),
+        cat(r["requests"] for r in rows),
+    )
+
+
+def _after_hits(ds: Dataset, first: date, as_of: date, days: np.ndarray):
     """Days on which a license could not spend: after a limit hit, to the end of that earlier
-    quota period; counting them would understate how fast its user spends."""
+    quota period; counting them would understate how fast its user spends. Returns the
+    license-by-day matrix of a block of licenses on demand."""
     back = [ds.quota_periods_at(as_of, b) for b in range(1, HISTORY_DAYS // 28 + 2)]
     qp, last = np.array([p["qp"] for p in back]), np.array([p["last"] for p in back])
-    out = np.zeros((qp.shape[1], len(days) + 1), np.int32)
+    spans = []
     for r in ds._rows(first, as_of, hits=True):
         lic, day = r["license"], r["day"].astype(np.int64)
         same = qp[:, lic] == r["qp"]
         stop = np.minimum((last[:, lic] * same).max(axis=0, initial=0) + 1, days[-1] + 1)
         keep = same.any(axis=0) & (day + 1 < stop)
-        np.add.at(out, (lic[keep], day[keep] + 1 - days[0]), 1)
-        np.add.at(out, (lic[keep], stop[keep] - days[0]), -1)
-    return np.cumsum(out, axis=1)[:, :-1] > 0
+        spans.append((lic[keep], day[keep] + 1 - days[0], stop[keep] - days[0]))
+    lic, begin, end = (
+        np.concatenate([np.empty(0, np.int64)] + [s[i] for s in spans]) for i in range(3)
+    )
+
+    def blocked(lo: int, hi: int) -> np.ndarray:
+        out = np.zeros((hi - lo, len(days) + 1), np.int32)
+        mine = (lic >= lo) & (lic < hi)
+        np.add.at(out, (lic[mine] - lo, begin[mine]), 1)
+        np.add.at(out, (lic[mine] - lo, end[mine]), -1)
+        return np.cumsum(out, axis=1)[:, :-1] > 0
+
+    return blocked
 
 
 def _weekday_rhythm(per_day: np.ndarray, days: np.ndarray) -> np.ndarray:
