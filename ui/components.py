@@ -50,9 +50,11 @@ def metric(
     fmt: str = INT,
     help: str | None = None,
     delta_color: str = "normal",
+    delta_text=None,
 ) -> None:
     """A sub-metric with its change against the previous period of the same kind, or a
-    neutral note when that period is not all within the data."""
+    neutral note when that period is not all within the data. `delta_text` writes the change
+    itself (adoption changes by points, not by percent)."""
     if not compare.has_data:
         st.metric(
             label,
@@ -68,6 +70,8 @@ def metric(
     delta = value - previous
     if fmt == CREDITS:
         delta = round(delta, 1)
+    if delta_text is not None:
+        delta = delta_text(delta)
     st.metric(
         label,
         value,
@@ -107,8 +111,9 @@ USER_COLUMNS = {
 }
 
 
-def users_table(users: pd.DataFrame, key: str, file_name: str) -> None:
-    """The users behind a bar, with a CSV whose text cells cannot run as formulas."""
+def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> None:
+    """The users behind a bar, with a CSV whose text cells cannot run as formulas (and each
+    user's AI Credits as an estimate of money at `price`, a `ui.cost.Price`)."""
     st.dataframe(
         users.assign(team=users["team"].fillna("No team")),
         column_order=list(USER_COLUMNS),
@@ -119,7 +124,14 @@ def users_table(users: pd.DataFrame, key: str, file_name: str) -> None:
     )
     st.download_button(
         "Users CSV",
-        safety.csv_bytes(users),
+        safety.csv_bytes(
+            users
+            if price is None
+            else users.assign(
+                **{price.column(): (users["total"] * price.per_credit).round(2)},
+                price_per_credit=price.per_credit,
+            )
+        ),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",
