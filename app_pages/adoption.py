@@ -47,7 +47,7 @@ report = data.report(ds, period, granularity, filters.teams, tools)
 def running_out() -> None:
     """One line from the forecast, as of today, with the way to the Planning page."""
     today = state.context().today or data.today(ds)
-    at_risk = data.forecast(ds, today, filters.teams).at_risk
+    at_risk = data.at_risk(ds, today, filters.teams)
     users = len({r.user_id for r in at_risk})
     text = (
         f"**{users:,} user{' is' if users == 1 else 's are'}** expected to run out of AI Credits "

@@ -14,10 +14,11 @@ who = state.teams_text(filters.teams, ds.teams)
 st.title("Planning")
 st.caption(
     " · ".join(safety.md(x) for x in (ds.name, f"as of {charts.day_range(today, today)}", who))
+    + "  \nPlanning looks ahead from today, so the sidebar's period does not apply here; "
+    "its teams do."
 )
 
-forecast = data.forecast(ds, today, filters.teams)
-risk = frames.at_risk_frame(ds, forecast, today)
+risk = frames.at_risk_frame(ds, data.at_risk(ds, today, filters.teams), today)
 risk = risk.assign(team=risk["team"].fillna(state.team_label(None, ds.teams)))
 
 with st.container(border=True):
@@ -96,6 +97,7 @@ with st.container(border=True):
         )
 
 with st.container(border=True):
+    forecast = data.forecast(ds, today, filters.teams)
     month = forecast.month
     st.subheader(
         f"Top-up AI Credits in {month:%B %Y}",

@@ -8,7 +8,6 @@ import pytest
 
 from metrics import Granularity, Period, PeriodName
 from tests import datasets as d
-from ui.charts import day_range
 from tests.app_support import (
     END,
     assert_clean,
@@ -20,6 +19,7 @@ from tests.app_support import (
     spec,
     texts,
 )
+from ui.charts import day_range
 
 
 def check_charts(at, report, hits_report=None) -> None:

@@ -390,7 +390,9 @@ def by_team(ds, period: metrics.Period) -> metrics.TeamsReport:
     return _by_team(ds, *_key(ds), period.start, period.end)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+# A forecast is immutable and lists thousands of licenses on a large organization: shared as
+# it is (`cache_resource`) instead of unpickled on every rerun (`cache_data`).
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _forecast(_ds, path: str, fp: str, as_of: date, teams) -> metrics.Forecast:
     return _ds.forecast(as_of, teams)
 
@@ -398,6 +400,24 @@ def _forecast(_ds, path: str, fp: str, as_of: date, teams) -> metrics.Forecast:
 def forecast(ds, as_of: date, teams=()) -> metrics.Forecast:
     """Section 10, as of the app's today: who runs out before the reset, the month's top-up."""
     return _forecast(ds, *_key(ds), as_of, _teams(teams))
+
+
+def at_risk(ds, as_of: date, teams=()) -> tuple[metrics.AtRisk, ...]:
+    """The licenses expected to run out, of the teams' users: the organization's forecast
+    narrowed here, because the engine narrows exactly so (a team changes only which licenses
+    are listed) and one forecast takes seconds on 100,000 users, too long for every team
+    filter the main page's summary line meets."""
+    return _at_risk(ds, *_key(ds), as_of, _teams(teams))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _at_risk(_ds, path: str, fp: str, as_of: date, teams) -> tuple[metrics.AtRisk, ...]:
+    found = _forecast(_ds, path, fp, as_of, ()).at_risk
+    mask = _ds.team_mask(teams)
+    if mask is None:
+        return found
+    keep = set(_ds.users["user_id"][mask])
+    return tuple(r for r in found if r.user_id in keep)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -85,7 +85,7 @@ def teams_csv_frame(teams: pd.DataFrame, price: Price, period: metrics.Period) -
     )
 
 
-def at_risk_frame(ds: metrics.Dataset, forecast: metrics.Forecast, today: date) -> pd.DataFrame:
+def at_risk_frame(ds: metrics.Dataset, at_risk, today: date) -> pd.DataFrame:
     """One row per license expected to reach its allowance before its quota period resets:
     who, which license, where it stands, and the days left until the projected day and the
     reset (the day after the period's last day)."""
@@ -105,9 +105,9 @@ def at_risk_frame(ds: metrics.Dataset, forecast: metrics.Forecast, today: date) 
         "resets_on",
         "days_to_reset",
     ]
-    if not forecast.at_risk:
+    if not at_risk:
         return pd.DataFrame(columns=columns)
-    risk = pd.DataFrame([vars(r) for r in forecast.at_risk])
+    risk = pd.DataFrame([vars(r) for r in at_risk])
     users = ds.users.set_index("user_id")[["name", "email", "team"]]
     plans = ds.licenses.set_index("license_id")["plan"]
     risk = risk.join(users, on="user_id")
