@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import pandas as pd
 import streamlit as st
 
 from ui import charts, components, data, frames, safety, state
@@ -17,7 +18,7 @@ ADOPTION = "app_pages/adoption.py"
 def open_team(team) -> None:
     """Runs in a click's callback, before the sidebar is drawn, so the team filter can still be
     set; the page then switches to the main page with that filter."""
-    st.session_state["team"] = [team]
+    st.session_state["team"] = [None if pd.isna(team) else str(team)]
     st.session_state[OPEN_TEAM] = True
 
 

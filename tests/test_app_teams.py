@@ -253,3 +253,15 @@ def test_the_csv_is_formula_safe_and_carries_the_cost(app_env, hostile_teams, mo
     assert back["licensed_users"].dtype.kind == "i"
     # Names in the chart's caption and the table stay text.
     assert not any("**Bold**" in c.value for c in at.main.caption)
+
+
+def test_the_users_without_a_team_stay_none_in_the_teams_frame(small_ds):
+    """A picked "No team" row must set the filter to None (pandas would make it a missing
+    string, which the sidebar's Teams would drop)."""
+    from ui import frames
+    from ui.cost import Price
+
+    table = frames.teams_frame(small_ds.by_team(PERIOD), Price(), small_ds.teams)
+    last = table.sort_values("adoption").set_index("label").loc["No team", "team"]
+    assert last is None
+    assert table["team"].tolist()[:-1] == list(small_ds.teams)

@@ -59,8 +59,9 @@ def teams_frame(report: metrics.TeamsReport, price: Price, all_teams=()) -> pd.D
         "limit_hit_users",
         "cost",
     ]
+    # `team` stays objects, so the users without a team stay None (not a missing string).
     return pd.DataFrame(rows, columns=columns).astype(
-        {"adoption": "float64", "per_active": "float64"}
+        {"team": object, "adoption": "float64", "per_active": "float64"}
     )
 
 
