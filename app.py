@@ -19,7 +19,7 @@ st.set_page_config(
 )
 
 import metrics  # noqa: E402
-from ui import data, safety, state  # noqa: E402
+from ui import cost, data, safety, state  # noqa: E402
 from ui.charts import day_range  # noqa: E402
 
 LAST_GOOD_KEY = "_last_good_dataset"
@@ -150,7 +150,30 @@ def _filters(ds: metrics.Dataset, today) -> state.Filters:
         bind="query-params",
         placeholder="All teams",
     )
-    return state.Filters(period, choice, tuple(teams))
+    return state.Filters(period, choice, tuple(teams), _price())
+
+
+def _price() -> cost.Price:
+    """The price that turns AI Credits into an estimate of money: the setting, or what this
+    view asks for (`price=` in the URL)."""
+    configured, problem = cost.settings_or_default()
+    per = st.number_input(
+        f"Price per AI Credit ({configured.currency})",
+        min_value=0.0,
+        max_value=cost.MAX_PRICE,
+        value=configured.per_credit,
+        step=0.05,
+        format="%.2f" if round(configured.per_credit, 2) == configured.per_credit else "%.4f",
+        key="price",
+        bind="query-params",
+        help="Turns AI Credits into an estimate of money wherever credits are totalled: "
+        f"the credit cards, Teams, Users, Planning and the CSV files. Set by "
+        f"{cost.ENV_PRICE} and {cost.ENV_CURRENCY}; what your organization pays depends on "
+        "its contract.",
+    )
+    if problem:
+        st.warning(safety.md(problem), icon=":material/warning:")
+    return cost.Price(float(per), configured.currency)
 
 
 def main() -> None:
@@ -164,7 +187,16 @@ def main() -> None:
                 icon=":material/monitoring:",
                 default=True,
             ),
+            st.Page(
+                "app_pages/teams.py", title="Teams", icon=":material/groups:", url_path="teams"
+            ),
             st.Page("app_pages/users.py", title="Users", icon=":material/group:", url_path="users"),
+            st.Page(
+                "app_pages/planning.py",
+                title="Planning",
+                icon=":material/event_upcoming:",
+                url_path="planning",
+            ),
             st.Page("app_pages/data.py", title="Data", icon=":material/database:", url_path="data"),
         ]
     )

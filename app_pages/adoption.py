@@ -7,7 +7,7 @@ from datetime import date
 
 import streamlit as st
 
-from ui import charts, components, data, state
+from ui import charts, components, data, safety, state
 
 ds, filters = state.require()
 period = filters.period
@@ -42,6 +42,28 @@ tools = tuple(state.TOOL_LABELS[t].value for t in tool_labels)
 caption.caption(state.describe(filters, ds, f"by {granularity.value}{' (auto)' if auto else ''}"))
 
 report = data.report(ds, period, granularity, filters.teams, tools)
+
+
+def running_out() -> None:
+    """One line from the forecast, as of today, with the way to the Planning page."""
+    today = state.context().today or data.today(ds)
+    at_risk = data.at_risk(ds, today, filters.teams)
+    users = len({r.user_id for r in at_risk})
+    text = (
+        f"**{users:,} user{' is' if users == 1 else 's are'}** expected to run out of AI Credits "
+        "before their quota resets"
+        if users
+        else "Nobody is expected to run out of AI Credits before their quota resets"
+    )
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    left.markdown(
+        f":material/event_upcoming: {text} (as of {charts.day_range(today, today)}, "
+        f"{safety.md(state.teams_text(filters.teams, ds.teams))})."
+    )
+    right.page_link("app_pages/planning.py", label="Planning", icon=":material/arrow_forward:")
+
+
+running_out()
 # Without earlier data the deltas give way to a note, so the earlier report is not needed.
 before = (
     data.report(ds, previous, granularity, filters.teams, tools) if compare.has_data else report
@@ -82,7 +104,7 @@ def header(title: str, help_text: str, chart: str) -> None:
     left.caption(SUMMARY[chart])
     right.download_button(
         "CSV",
-        charts.series_csv(frame, chart),
+        charts.series_csv(frame, chart, filters.price),
         file_name=f"{chart}_{period.start}_{period.end}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -130,7 +152,10 @@ def drill_down(bucket, chart: str, teams, tools, only_hits: bool = False) -> Non
         f"{charts.day_range(bucket.first, bucket.last)}"
     )
     components.users_table(
-        users, key=f"users_{chart}", file_name=f"{chart}_users_{bucket.first}_{bucket.last}.csv"
+        users,
+        key=f"users_{chart}",
+        file_name=f"{chart}_users_{bucket.first}_{bucket.last}.csv",
+        price=filters.price,
     )
 
 
@@ -186,6 +211,13 @@ with st.container(border=True):
             components.metric(
                 label, now, then, fmt=components.CREDITS, compare=compare, delta_color="off"
             )
+    price = filters.price
+    st.caption(
+        safety.md(
+            f"Cost: {price.estimate(c.total)}, of which top-up {price.money(price.amount(c.topup))}"
+            " (an estimate: what the organization pays depends on its contract)."
+        )
+    )
     chart_or_empty(c.total, "No AI Credits were spent", charts.credits_chart, "credits")
 
 with st.container(border=True):

@@ -63,7 +63,8 @@ rows = rows.assign(
     ],
 )
 
-cols = st.columns(4)
+price = filters.price
+cols = st.columns(5)
 cols[0].metric("Users", f"{len(table):,}")
 cols[1].metric("Active in the period", f"{int((table['requests'] > 0).sum()):,}")
 cols[2].metric(
@@ -72,6 +73,13 @@ cols[2].metric(
     help="At or above 80% of the allowance of their fullest license's current quota period",
 )
 cols[3].metric("Hit their limit in the period", f"{int((table['limit_hits'] > 0).sum()):,}")
+cols[4].metric(
+    "AI Credits in the period",
+    float(table["total"].sum()),
+    format="%,.1f",
+    help="Built-in quota and top-up AI Credits of these users in the period",
+)
+cols[4].caption(safety.md(price.estimate(float(table["total"].sum()))))
 
 st.caption(
     f"Allowance columns describe each user's fullest license (the largest share of its "
@@ -160,11 +168,16 @@ EXPORT = [
 ]
 st.download_button(
     "Download CSV",
-    safety.csv_bytes(rows[EXPORT]),
+    safety.csv_bytes(
+        rows[EXPORT].assign(
+            **{price.column(): (rows["total"] * price.per_credit).round(2)},
+            price_per_credit=price.per_credit,
+        )
+    ),
     file_name=f"users_{period.start}_{period.end}.csv",
     mime="text/csv",
     icon=":material/download:",
     on_click="ignore",
-    help="The rows shown, with every column; text that a spreadsheet would run as a formula "
-    "starts with an apostrophe",
+    help="The rows shown, with every column and each user's AI Credits as an estimate of "
+    "money; text that a spreadsheet would run as a formula starts with an apostrophe",
 )

@@ -19,6 +19,7 @@ from tests.app_support import (
     spec,
     texts,
 )
+from ui.charts import day_range
 
 
 def check_charts(at, report, hits_report=None) -> None:
@@ -127,7 +128,7 @@ def test_filters_come_from_the_url(app_env, small_ds):
     check_charts(at, report)
     # Jun to Aug, the three months before, hold no data: no delta, a note instead.
     check_metrics(at, report, previous=None)
-    assert versus(at) == "data from Sep 1, 2026"
+    assert versus(at) == f"data from {day_range(small_ds.first_day, small_ds.first_day)}"
     labels = rows(charts(at)[0])["label"].tolist()
     assert labels[0] == "W36 · Aug 31"
 
@@ -135,9 +136,9 @@ def test_filters_come_from_the_url(app_env, small_ds):
 @pytest.mark.parametrize(
     ("label", "name", "previous"),
     [
-        ("Last month", PeriodName.LAST_MONTH, "vs Sep 1 – Sep 30, 2026"),
         ("This month", PeriodName.MONTH_TO_DATE, "vs Oct 1 – Oct 24, 2026"),
         ("Last 7 days", PeriodName.LAST_7_DAYS, "vs Nov 11 – Nov 17, 2026"),
+        ("Last 30 days", PeriodName.LAST_30_DAYS, "vs Sep 26 – Oct 25, 2026"),
     ],
 )
 def test_deltas_compare_with_the_period_of_the_same_kind(app_env, small_ds, label, name, previous):
@@ -149,6 +150,20 @@ def test_deltas_compare_with_the_period_of_the_same_kind(app_env, small_ds, labe
     check_charts(at, report)
     check_metrics(at, report, small_ds.report(name.previous(period)))
     assert versus(at) == previous
+
+
+def test_last_month_compares_with_the_month_before_only_within_the_data(app_env, small_ds):
+    """Last month (October) against September, which the data covers only from its first day
+    with a counted request on: the earlier month is partial, so a note instead of deltas."""
+    first = small_ds.first_day
+    assert date(2026, 9, 1) < first <= date(2026, 9, 30)
+    at = new_app(period="Last month")
+    at.run()
+    assert_clean(at)
+    report = small_ds.report(Period(date(2026, 10, 1), date(2026, 10, 31)))
+    check_charts(at, report)
+    check_metrics(at, report, note="Earlier data partial")
+    assert versus(at) == f"data from {day_range(first, first)}"
 
 
 def test_a_custom_range_compares_with_as_many_days_before(app_env, small_ds):
@@ -165,7 +180,7 @@ def test_an_earlier_period_partly_before_the_data_is_no_comparison(app_env, smal
     at.run()
     period = Period(date(2026, 9, 20), date(2026, 10, 31))
     check_metrics(at, small_ds.report(period), note="Earlier data partial")
-    assert versus(at) == "data from Sep 1, 2026"
+    assert versus(at) == f"data from {day_range(small_ds.first_day, small_ds.first_day)}"
 
 
 def test_custom_range_and_partial_buckets(app_env, small_ds):

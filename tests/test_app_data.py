@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests import datasets as d
@@ -43,11 +45,16 @@ def open_path(at, path) -> None:
     assert_clean(at)
 
 
-def generate(at, out, months=2, seed=11, replace=False) -> None:
-    at.selectbox(key="gen_size").set_value("small")
+def generate(at, out, months=2, seed=11, replace=False, users=50, **traits) -> None:
+    """Fills the form as a person would; `traits` are the trait fields by key suffix
+    (`adoption=0.5`, `mix_junie=1.0`, ...)."""
+    at.number_input(key="gen_users").set_value(users)
     at.number_input(key="gen_months").set_value(months)
+    at.date_input(key="gen_end").set_value(date(2026, 11, 24))
     at.number_input(key="gen_seed").set_value(seed)
     at.selectbox(key="gen_tz").set_value("UTC")
+    for name, value in traits.items():
+        at.number_input(key=f"gen_{name}").set_value(value)
     at.text_input(key="gen_out").input(str(out))
     at.checkbox(key="gen_replace").set_value(replace)
     at.button(key=GENERATE).click().run()
@@ -128,6 +135,78 @@ def test_generate_from_the_form(app_env, tmp_path):
     assert "timezone UTC" in at.sidebar.caption[0].value
     assert at.text_input(key="validate_path").value == str(out.resolve())
     assert any(f"{out.resolve()} follows every rule" in s for s in texts(at.success))
+
+
+def traits_shown(at) -> pd.DataFrame:
+    (table,) = [x.value for x in at.dataframe if "trait" in x.value.columns]
+    return table.set_index("trait")
+
+
+def test_the_form_asks_for_every_setting_and_shows_the_measured_traits(app_env, tmp_path):
+    out = tmp_path / "traits"
+    at = open_data()
+    generate(
+        at,
+        out,
+        users=120,
+        months=3,
+        seed=5,
+        adoption=0.5,
+        hit_share=0.4,
+        teams=4,
+        mix_junie=0.6,
+        mix_ai_assistant_chat=0.4,
+        cycles=0.3,
+        topup=15.0,
+    )
+    written = json.loads((out / "generator.json").read_text())
+    settings, measured = written["settings"], written["measured"]
+    assert settings["users"] == 120 and settings["months"] == 3 and settings["seed"] == 5
+    assert settings["end"] == "2026-11-24" and settings["timezone"] == "UTC"
+    assert settings["adoption"] == 0.5 and settings["hit_share"] == 0.4 and settings["teams"] == 4
+    assert settings["tool_mix"] == {
+        "junie": 0.6, "claude_agent": 0.0, "ai_assistant_chat": 0.4, "other": 0.0
+    }  # fmt: skip
+    assert settings["cycle_share"] == 0.3 and settings["topup_limit"] == 15.0
+    assert settings["multi_license_share"] == 0.09  # left empty: the realistic default
+    shown = traits_shown(at)
+    assert shown.loc["Adoption", "asked"] == "0.500"
+    assert shown.loc["Adoption", "measured"] == f"{measured['adoption']:.3f}"
+    assert shown.loc["Adoption", "count"] == f"{measured['active_users']} of 120 users"
+    assert shown.loc["Hit share", "measured"] == f"{measured['hit_share']:.3f}"
+    assert shown.loc["Teams", "measured"] == "4"
+    assert shown.loc["Tool mix: Junie", "asked"] == "0.600"
+    assert shown.loc["Tool mix: Claude Agent", "measured"] == "0.000"
+    assert shown.loc["Two licenses", "asked"] == "0.090"
+    assert abs(measured["adoption"] - 0.5) <= 0.05
+    assert not at.warning
+
+
+def test_a_share_too_fine_for_a_small_organization_is_warned_about(app_env, tmp_path):
+    at = open_data()
+    generate(at, tmp_path / "tiny", users=3, months=1, adoption=0.25)
+    assert (tmp_path / "tiny" / "users.parquet").is_file()
+    (warning,) = texts(at.warning)
+    assert warning.startswith("Too small to show that share: adoption 0.25 came out as 0.333")
+    assert traits_shown(at).loc["Adoption", "count"] == "1 of 3 users"
+
+
+@pytest.mark.parametrize(
+    ("traits", "reason"),
+    [
+        ({"mix_junie": 0.5, "mix_other": 0.3}, "tool_mix shares add up to 0.8, not 1"),
+        ({"adoption": 0.0, "hit_share": 0.3}, "hit_share 0.3 needs users who use AI"),
+        ({"teams": 80}, "teams 80 cannot all have a member among 50 users"),
+    ],
+)
+def test_settings_that_cannot_all_hold_are_a_message(app_env, tmp_path, traits, reason):
+    out = tmp_path / "never"
+    at = open_data()
+    generate(at, out, **traits)
+    (error,) = texts(at.error)
+    assert error.startswith("These settings cannot all hold at once:")
+    assert reason in error and error.endswith("Nothing was written.")
+    assert not out.exists()
 
 
 def test_replace_never_touches_a_folder_the_app_did_not_create(app_env, tmp_path):

@@ -196,3 +196,118 @@ def test_series_csv(report):
     assert frame["total"].tolist() == [3.0, 3.0]
     hits = pd.read_csv(io.BytesIO(charts.series_csv(report.frame(), "hits")))
     assert hits["limit_hit_users"].tolist() == [1, 0]
+
+
+# -- Teams, Planning and cost ----------------------------------------------------------------
+
+
+def teams_frame(adoptions: dict) -> pd.DataFrame:
+    """A frame shaped like `ui.frames.teams_frame`, adoption given per label (None: nobody
+    licensed)."""
+    return pd.DataFrame(
+        {
+            "team": [None if k == "No team" else k for k in adoptions],
+            "label": list(adoptions),
+            "licensed_users": [0 if a is None else 10 for a in adoptions.values()],
+            "active_users": [0 if a is None else round(10 * a) for a in adoptions.values()],
+            "adoption": [float("nan") if a is None else a for a in adoptions.values()],
+            "total": [1.0] * len(adoptions),
+        }
+    )
+
+
+def layer_data(spec: dict, i: int) -> list[dict]:
+    return spec["datasets"][spec["layer"][i]["data"]["name"]]
+
+
+def test_adoption_chart_draws_the_least_adopting_team_first_whatever_the_rows_order():
+    frame = teams_frame({"Web": 0.9, "QA": 0.3, "No team": 0.5, "Data": 0.3, "Idle": None})
+    spec = charts.adoption_chart(frame, 0.6, ["Org"]).to_dict()
+    bars, rule, text = spec["layer"]
+    assert bars["encoding"]["y"]["sort"] == {"field": "rank", "op": "min", "order": "ascending"}
+    drawn = sorted(layer_data(spec, 0), key=lambda r: r["rank"])
+    # Ties in adoption are ordered by name, so a redraw never swaps them.
+    assert [r["label"] for r in drawn] == ["Data", "QA", "No team", "Web"]
+    assert "Idle" not in {r["label"] for r in drawn}
+    assert [r["series"] for r in drawn] == [charts.BELOW] * 3 + [charts.AT_OR_ABOVE]
+    assert layer_data(spec, 1) == [{"adoption": 0.6, "text": "Organization 60.0%"}]
+    assert rule["mark"]["type"] == "rule" and text["mark"]["type"] == "text"
+    (param,) = spec["params"]
+    assert param["name"] == charts.TEAM_PICK and param["select"]["fields"] == ["label"]
+    assert spec["title"]["text"] == "Adoption by team" and spec["title"]["subtitle"] == ["Org"]
+    reordered = charts.adoption_chart(frame.iloc[::-1], 0.6, ["Org"]).to_dict()
+    assert sorted(layer_data(reordered, 0), key=lambda r: r["rank"]) == drawn
+
+
+def test_adoption_chart_without_an_organization_figure_has_no_rule():
+    spec = charts.adoption_chart(teams_frame({"Web": 0.9}), None).to_dict()
+    assert len(spec["layer"]) == 1
+
+
+def test_bands_chart_keeps_the_bands_order():
+    from metrics.views import BANDS
+    from ui import frames
+
+    seats = pd.DataFrame({"band": ["hit", "< 20 %", "hit", None, "≥ 80 %"]})
+    bands = frames.bands_frame(seats)
+    assert bands["users"].tolist() == [1, 0, 1, 2]
+    assert bands["share"].tolist() == pytest.approx([0.25, 0.0, 0.25, 0.5])
+    spec = charts.bands_chart(bands).to_dict()
+    assert spec["encoding"]["x"]["sort"] == {"field": "order", "op": "min", "order": "ascending"}
+    (rows,) = spec["datasets"].values()
+    assert [r["band"] for r in sorted(rows, key=lambda r: r["order"])] == list(BANDS)
+
+
+@pytest.mark.parametrize(
+    ("price", "currency", "credits", "text"),
+    [
+        (1.0, "USD", 1234.4, "≈ $1,234 at $1.00 per credit"),
+        (1.0, "USD", 12.345, "≈ $12.35 at $1.00 per credit"),
+        (0.0125, "EUR", 100_000, "≈ €1,250 at €0.0125 per credit"),
+        (2.0, "CZK", 50, "≈ 100 CZK at 2.00 CZK per credit"),
+        (1.0, "USD", 0, "≈ $0.00 at $1.00 per credit"),
+    ],
+)
+def test_cost_is_written_as_an_estimate_at_its_price(price, currency, credits, text):
+    from ui.cost import Price
+
+    assert Price(price, currency).estimate(credits) == text
+    assert Price(price, currency).column() == f"cost_{currency.lower()}_estimate"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, (1.0, "USD", None)),
+        ({"AI_CONSOLE_CREDIT_PRICE": "0.04", "AI_CONSOLE_CURRENCY": "gbp"}, (0.04, "GBP", None)),
+        ({"AI_CONSOLE_CREDIT_PRICE": "nan"}, (1.0, "USD", "AI_CONSOLE_CREDIT_PRICE")),
+        ({"AI_CONSOLE_CREDIT_PRICE": "1e9"}, (1.0, "USD", "AI_CONSOLE_CREDIT_PRICE")),
+        ({"AI_CONSOLE_CURRENCY": "€"}, (1.0, "USD", "AI_CONSOLE_CURRENCY")),
+        (
+            {"AI_CONSOLE_CREDIT_PRICE": "3", "AI_CONSOLE_CURRENCY": "US$"},
+            (3.0, "USD", "AI_CONSOLE_CURRENCY"),
+        ),
+    ],
+)
+def test_price_settings_are_checked(monkeypatch, env, expected):
+    from ui import cost
+
+    monkeypatch.delenv("AI_CONSOLE_CREDIT_PRICE", raising=False)
+    monkeypatch.delenv("AI_CONSOLE_CURRENCY", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    price, problem = cost.settings_or_default()
+    assert (price.per_credit, price.currency) == expected[:2]
+    assert (problem is None) == (expected[2] is None)
+    if problem:
+        assert problem.startswith(expected[2])
+
+
+def test_the_credits_csv_carries_the_cost_at_its_price(report):
+    from ui.cost import Price
+
+    back = pd.read_csv(io.BytesIO(charts.series_csv(report.frame(), "credits", Price(0.5))))
+    assert back["cost_usd_estimate"].tolist() == pytest.approx([1.5, 1.5])
+    assert set(back["price_per_credit"]) == {0.5}
+    active = pd.read_csv(io.BytesIO(charts.series_csv(report.frame(), "active", Price(0.5))))
+    assert "cost_usd_estimate" not in active.columns

@@ -264,8 +264,9 @@ SERIES_COLUMNS = {
 }
 
 
-def series_csv(frame: pd.DataFrame, chart: str) -> bytes:
-    """The numbers behind one chart, one row per bucket, with ISO dates for spreadsheets."""
+def series_csv(frame: pd.DataFrame, chart: str, price=None) -> bytes:
+    """The numbers behind one chart, one row per bucket, with ISO dates for spreadsheets; the
+    credits chart's total also as an estimate of money at `price` (a `ui.cost.Price`)."""
     out = pd.DataFrame(
         {
             "bucket": [ts.date().isoformat() for ts in frame["bucket"]],
@@ -276,4 +277,148 @@ def series_csv(frame: pd.DataFrame, chart: str) -> bytes:
     )
     for col in SERIES_COLUMNS[chart]:
         out[col] = frame[col].to_numpy()
+    if chart == "credits" and price is not None:
+        out[price.column()] = (frame["total"].to_numpy() * price.per_credit).round(2)
+        out["price_per_credit"] = price.per_credit
     return out.to_csv(index=False).encode()
+
+
+# -- Teams and Planning ----------------------------------------------------------------------
+
+BELOW = "Below the organization"
+AT_OR_ABOVE = "At or above the organization"
+BELOW_COLOR = "#FF9F43"
+TEAM_PICK = "team_pick"
+TEAM_BAR = 22
+
+
+def adoption_chart(
+    teams: pd.DataFrame, organization: float | None, subtitle: Sequence[str] = ()
+) -> alt.LayerChart:
+    """Adoption per team as horizontal bars, least adopting on top, and the organization's
+    figure as a rule: which teams adopt least is one glance. A click picks a team by `label`.
+
+    `teams` is `ui.frames.teams_frame`; rows without licensed users have no adoption and are
+    not drawn. The order is explicit (`rank`), so a chart updated in place draws what a fresh
+    one does.
+    """
+    data = teams[teams["adoption"].notna()].copy()
+    data = data.sort_values(["adoption", "label"], kind="stable")
+    data["rank"] = range(len(data))
+    data["series"] = [
+        BELOW if organization is not None and a < organization else AT_OR_ABOVE
+        for a in data["adoption"]
+    ]
+    data = data[["label", "rank", "series", "adoption", "licensed_users", "active_users", "total"]]
+    sel = alt.selection_point(name=TEAM_PICK, fields=["label"], on="click")
+    percent = alt.Axis(
+        format="%", grid=True, tickCount=5, title="Adoption: licensed users who are active"
+    )
+    bars = (
+        alt.Chart(data)
+        .mark_bar(cornerRadiusTopRight=3, cornerRadiusBottomRight=3, cursor="pointer")
+        .encode(
+            y=alt.Y(
+                "label:N",
+                sort=alt.EncodingSortField(field="rank", op="min", order="ascending"),
+                title=None,
+                axis=alt.Axis(labelLimit=180, ticks=False),
+            ),
+            x=alt.X("adoption:Q", scale=alt.Scale(domain=[0, 1]), axis=percent),
+            color=alt.Color(
+                "series:N",
+                scale=alt.Scale(domain=[BELOW, AT_OR_ABOVE], range=[BELOW_COLOR, ACTIVE]),
+                legend=alt.Legend(
+                    title=None, orient="top", direction="horizontal", labelLimit=0, padding=0
+                ),
+            ),
+            fillOpacity=alt.condition(sel, alt.value(1.0), alt.value(0.35)),
+            tooltip=[
+                alt.Tooltip("label:N", title="Team"),
+                alt.Tooltip("adoption:Q", title="Adoption", format=".1%"),
+                alt.Tooltip("active_users:Q", title="Active users", format=",d"),
+                alt.Tooltip("licensed_users:Q", title="Licensed users", format=",d"),
+                alt.Tooltip("total:Q", title="AI Credits", format=",.1f"),
+            ],
+        )
+        .add_params(sel)
+    )
+    layers: list[alt.Chart] = [bars]
+    if organization is not None:
+        org = pd.DataFrame(
+            {"adoption": [organization], "text": [f"Organization {organization:.1%}"]}
+        )
+        rule = alt.Chart(org).mark_rule(color="#1F2328", strokeDash=[4, 3], strokeWidth=1.5)
+        layers.append(
+            rule.encode(
+                x="adoption:Q",
+                tooltip=[alt.Tooltip("adoption:Q", title="Organization", format=".1%")],
+            )
+        )
+        layers.append(
+            alt.Chart(org)
+            .mark_text(align="left", baseline="bottom", dx=4, dy=-2, fontSize=11, color="#1F2328")
+            .encode(x="adoption:Q", y=alt.value(0), text="text:N")
+        )
+    return alt.layer(*layers).properties(
+        title=alt.TitleParams(
+            "Adoption by team",
+            subtitle=list(subtitle) or alt.Undefined,
+            anchor="start",
+            fontSize=13,
+            subtitleFontSize=11,
+            subtitleColor="#6B6F76",
+            offset=10,
+        ),
+        height=max(TEAM_BAR * len(data), 60),
+        width="container",
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+    )
+
+
+BAND_COLORS = ["#C9CED6", "#5B8DEF", "#FF9F43", "#E5484D"]
+
+
+def bands_chart(bands: pd.DataFrame, subtitle: Sequence[str] = ()) -> alt.Chart:
+    """Users by the share of their allowance used in the last whole quota period, one bar per
+    band in the bands' own order (`< 20 %` to `hit`), so that a redraw keeps it."""
+    from metrics.views import BANDS
+
+    data = bands.assign(order=[BANDS.index(b) for b in bands["band"]])
+    return (
+        alt.Chart(
+            data,
+            title=alt.TitleParams(
+                "Users by allowance used",
+                subtitle=list(subtitle) or alt.Undefined,
+                anchor="start",
+                fontSize=13,
+                subtitleFontSize=11,
+                subtitleColor="#6B6F76",
+                offset=10,
+            ),
+        )
+        .mark_bar(cornerRadiusTopLeft=3, cornerRadiusTopRight=3)
+        .encode(
+            x=alt.X(
+                "band:N",
+                sort=alt.EncodingSortField(field="order", op="min", order="ascending"),
+                title="Share of the allowance used in the last whole quota period",
+                axis=alt.Axis(labelAngle=0, ticks=False),
+            ),
+            y=alt.Y("users:Q", title="Users", axis=alt.Axis(tickMinStep=1)),
+            color=alt.Color(
+                "band:N", scale=alt.Scale(domain=list(BANDS), range=BAND_COLORS), legend=None
+            ),
+            tooltip=[
+                alt.Tooltip("band:N", title="Allowance used"),
+                alt.Tooltip("users:Q", title="Users", format=",d"),
+                alt.Tooltip("share:Q", title="Of the licensed users", format=".1%"),
+            ],
+        )
+        .properties(
+            height=200,
+            width="container",
+            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        )
+    )

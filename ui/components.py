@@ -50,9 +50,11 @@ def metric(
     fmt: str = INT,
     help: str | None = None,
     delta_color: str = "normal",
+    delta_text=None,
 ) -> None:
     """A sub-metric with its change against the previous period of the same kind, or a
-    neutral note when that period is not all within the data."""
+    neutral note when that period is not all within the data. `delta_text` writes the change
+    itself (adoption changes by points, not by percent)."""
     if not compare.has_data:
         st.metric(
             label,
@@ -68,6 +70,8 @@ def metric(
     delta = value - previous
     if fmt == CREDITS:
         delta = round(delta, 1)
+    if delta_text is not None:
+        delta = delta_text(delta)
     st.metric(
         label,
         value,
@@ -107,8 +111,9 @@ USER_COLUMNS = {
 }
 
 
-def users_table(users: pd.DataFrame, key: str, file_name: str) -> None:
-    """The users behind a bar, with a CSV whose text cells cannot run as formulas."""
+def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> None:
+    """The users behind a bar, with a CSV whose text cells cannot run as formulas (and each
+    user's AI Credits as an estimate of money at `price`, a `ui.cost.Price`)."""
     st.dataframe(
         users.assign(team=users["team"].fillna("No team")),
         column_order=list(USER_COLUMNS),
@@ -119,10 +124,97 @@ def users_table(users: pd.DataFrame, key: str, file_name: str) -> None:
     )
     st.download_button(
         "Users CSV",
-        safety.csv_bytes(users),
+        safety.csv_bytes(
+            users
+            if price is None
+            else users.assign(
+                **{price.column(): (users["total"] * price.per_credit).round(2)},
+                price_per_credit=price.per_credit,
+            )
+        ),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",
         on_click="ignore",
         key=f"{key}_csv",
     )
+
+
+_TRAITS = [
+    # label, setting, measured share, part, whole, of what
+    ("Users", "users", "users", None, None, ""),
+    ("Adoption", "adoption", "adoption", "active_users", "users", "users"),
+    ("Hit share", "hit_share", "hit_share", "hit_users", "active_users", "active users"),
+    ("Teams", "teams", "teams", "users_without_team", None, "users without a team"),
+    (
+        "Two licenses",
+        "multi_license_share",
+        "multi_license_share",
+        "multi_license_users",
+        "licensed_users",
+        "licensed users",
+    ),
+    ("30-day cycles", "cycle_share", "cycle_share", "cycle_licenses", "licenses", "licenses"),
+    ("Top-up limit", "topup_limit", "topup_limit", None, None, ""),
+    (
+        "Raised after a hit",
+        "raise_after_hit",
+        "raise_after_hit",
+        "raised_hit_users",
+        "hit_users",
+        "users who hit",
+    ),
+]
+TOOL_GROUP_LABELS = {
+    "junie": "Junie",
+    "claude_agent": "Claude Agent",
+    "ai_assistant_chat": "AI Assistant chat",
+    "other": "Other AI tools",
+}
+
+
+def _text(value) -> str:
+    if value is None:
+        return "realistic"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value <= 1 else f"{value:,.1f}"
+    return str(value)
+
+
+def traits_table(settings: dict, measured: dict) -> pd.DataFrame:
+    """What was asked of the generator against what its data shows (`generator.json`'s
+    `settings` and `measured`), one row per trait, as text for a person."""
+    rows = []
+    for label, setting, key, part, whole, of in _TRAITS:
+        got = measured.get(key)
+        count = ""
+        if part and part in measured:
+            count = f"{measured[part]:,}" + (f" of {measured[whole]:,} {of}" if whole else f" {of}")
+        rows.append(
+            {
+                "trait": label,
+                "asked": _text(settings.get(setting)),
+                "measured": "n/a" if got is None else _text(got),
+                "count": count,
+            }
+        )
+    asked_mix = settings.get("tool_mix") or {}
+    got_mix = measured.get("tool_mix") or {}
+    counts = measured.get("tool_requests") or {}
+    for group, label in TOOL_GROUP_LABELS.items():
+        rows.append(
+            {
+                "trait": f"Tool mix: {label}",
+                "asked": _text(asked_mix.get(group)) if asked_mix else "realistic",
+                "measured": _text(got_mix.get(group)) if got_mix else "n/a",
+                "count": f"{counts.get(group, 0):,} of {measured.get('counted_requests', 0):,} "
+                "counted requests"
+                if counts
+                else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=["trait", "asked", "measured", "count"])

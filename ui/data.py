@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
@@ -28,6 +29,9 @@ DEFAULT_DATA_DIR = APP_ROOT / "data" / "demo"
 ENV_DATA = "AI_CONSOLE_DATA"
 ENV_DATASET = "AI_CONSOLE_DATASET"
 ENV_AS_OF = "AI_CONSOLE_AS_OF"
+ENV_MEMORY = "AI_CONSOLE_APP_MEMORY_MB"
+MIN_MEMORY = 2 << 30
+MAX_OPEN = 3
 
 
 class CannotOpen(Exception):
@@ -87,9 +91,114 @@ def stamp(path: str | Path) -> str:
     return metrics.files_stamp(Path(path))
 
 
-@st.cache_resource(max_entries=3, show_spinner="Reading the dataset and its quota ledger…")
-def _open(path: str, file_stamp: str) -> metrics.Dataset:
-    return metrics.open_dataset(path)
+def app_memory() -> int:
+    """Bytes the engine may hold for the app (`AI_CONSOLE_APP_MEMORY_MB`): the ledger stays in
+    memory up to a quarter of it, and beyond that every answer re-reads temporary files, which
+    no filter change could afford. By default half of the machine's memory, at least 2 GB."""
+    raw = os.environ.get(ENV_MEMORY)
+    if raw:
+        try:
+            mb = float(raw)
+        except ValueError:
+            mb = float("nan")
+        if not mb >= 64 or mb == float("inf"):
+            raise CannotOpen(
+                f"{ENV_MEMORY} must be a number of megabytes, 64 or more, not {safety.md(raw)}."
+            )
+        return int(mb * 2**20)
+    try:
+        machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        machine = 0
+    return max(MIN_MEMORY, machine // 2)
+
+
+class _Opening:
+    """One dataset being opened on a thread of its own, so that every session waiting for it
+    can draw the progress the engine reports (from its own worker threads)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.progress: tuple[int, int, str] | None = None
+        self.result: metrics.Dataset | None = None
+        self.error: BaseException | None = None
+
+    def report(self, done: int, total: int, label: str) -> None:
+        self.progress = (done, total, label)
+
+
+class _Datasets:
+    """The opened datasets, shared by every session: at most `MAX_OPEN`, the most recently
+    used kept, and a newer stamp of a folder replacing the older. A failed open is not kept,
+    so a fixed dataset reopens."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.opened: OrderedDict[tuple[str, str], metrics.Dataset] = OrderedDict()
+        self.opening: dict[tuple[str, str], _Opening] = {}
+
+    def get(self, path: str, file_stamp: str, memory: int) -> metrics.Dataset | _Opening:
+        key = (path, file_stamp)
+        with self.lock:
+            if key in self.opened:
+                self.opened.move_to_end(key)
+                return self.opened[key]
+            job = self.opening.get(key)
+            if job is None:
+                job = self.opening[key] = _Opening()
+                threading.Thread(
+                    target=self._open, args=(key, job, memory), daemon=True, name="open-dataset"
+                ).start()
+            return job
+
+    def _open(self, key: tuple[str, str], job: _Opening, memory: int) -> None:
+        try:
+            ds = metrics.open_dataset(key[0], memory=memory, progress=job.report)
+        except BaseException as exc:  # noqa: BLE001 - handed to the sessions that wait
+            job.error = exc
+        else:
+            job.result = ds
+            with self.lock:
+                for other in [k for k in self.opened if k[0] == key[0]]:
+                    del self.opened[other]
+                self.opened[key] = ds
+                while len(self.opened) > MAX_OPEN:
+                    self.opened.popitem(last=False)
+        finally:
+            with self.lock:
+                self.opening.pop(key, None)
+            job.done.set()
+
+
+@st.cache_resource
+def _datasets() -> _Datasets:
+    return _Datasets()
+
+
+def _wait(job: _Opening, path: str) -> metrics.Dataset:
+    """Waits for an open, with a progress bar while the engine reads the requests and folds
+    the ledger (a first open of a large organization), and nothing for a quick one."""
+    slot = st.empty()
+    try:
+        shown = False
+        while not job.done.wait(0.25):
+            done, total, label = job.progress or (0, 1, "reading the tables")
+            text = (
+                f"Opening {safety.md(Path(path).name)}: {safety.md(label)} ({done:,} of {total:,})"
+            )
+            if job.progress is None:
+                text = f"Opening {safety.md(Path(path).name)}: reading the tables and the ledger"
+            slot.progress(min(done / max(total, 1), 1.0), text=text)
+            shown = True
+        if shown:
+            slot.empty()
+    except BaseException:
+        slot.empty()
+        raise
+    if job.error is not None:
+        raise job.error
+    assert job.result is not None
+    return job.result
 
 
 def open_dataset(raw: str | Path) -> metrics.Dataset:
@@ -97,8 +206,10 @@ def open_dataset(raw: str | Path) -> metrics.Dataset:
     path = allowed(raw)
     if path is None or not path.is_dir():
         raise CannotOpen(no_such_folder(raw))
+    memory = app_memory()
     try:
-        return _open(str(path), stamp(path))
+        found = _datasets().get(str(path), stamp(path), memory)
+        return found if isinstance(found, metrics.Dataset) else _wait(found, str(path))
     except metrics.DatasetError as exc:
         n = len(exc.issues)
         raise CannotOpen(
@@ -267,6 +378,57 @@ def _users_table(_ds, path: str, fp: str, start: date, end: date, teams) -> pd.D
 def users_table(ds, period: metrics.Period, teams=()) -> pd.DataFrame:
     """One row per user of the teams; period use plus the standing of their fullest license."""
     return _users_table(ds, *_key(ds), period.start, period.end, _teams(teams))
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _by_team(_ds, path: str, fp: str, start: date, end: date) -> metrics.TeamsReport:
+    return _ds.by_team(metrics.Period(start, end))
+
+
+def by_team(ds, period: metrics.Period) -> metrics.TeamsReport:
+    """Section 9: every team side by side, and the organization, for the period."""
+    return _by_team(ds, *_key(ds), period.start, period.end)
+
+
+# A forecast is immutable and lists thousands of licenses on a large organization: shared as
+# it is (`cache_resource`) instead of unpickled on every rerun (`cache_data`).
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _forecast(_ds, path: str, fp: str, as_of: date, teams) -> metrics.Forecast:
+    return _ds.forecast(as_of, teams)
+
+
+def forecast(ds, as_of: date, teams=()) -> metrics.Forecast:
+    """Section 10, as of the app's today: who runs out before the reset, the month's top-up."""
+    return _forecast(ds, *_key(ds), as_of, _teams(teams))
+
+
+def at_risk(ds, as_of: date, teams=()) -> tuple[metrics.AtRisk, ...]:
+    """The licenses expected to run out, of the teams' users: the organization's forecast
+    narrowed here, because the engine narrows exactly so (a team changes only which licenses
+    are listed) and one forecast takes seconds on 100,000 users, too long for every team
+    filter the main page's summary line meets."""
+    return _at_risk(ds, *_key(ds), as_of, _teams(teams))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _at_risk(_ds, path: str, fp: str, as_of: date, teams) -> tuple[metrics.AtRisk, ...]:
+    found = _forecast(_ds, path, fp, as_of, ()).at_risk
+    mask = _ds.team_mask(teams)
+    if mask is None:
+        return found
+    keep = set(_ds.users["user_id"][mask])
+    return tuple(r for r in found if r.user_id in keep)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _seats(_ds, path: str, fp: str, as_of: date, teams) -> pd.DataFrame:
+    return _ds.seats(as_of, teams)
+
+
+def seats(ds, as_of: date, teams=()) -> pd.DataFrame:
+    """Per user: licensed now, requests and last active day so far, allowance used in the last
+    whole quota period (`share`, `band`)."""
+    return _seats(ds, *_key(ds), as_of, _teams(teams))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

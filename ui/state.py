@@ -15,7 +15,7 @@ import streamlit as st
 
 import metrics
 from metrics import Granularity, Period, PeriodName
-from ui import safety
+from ui import cost, safety
 
 CUSTOM = "Custom range"
 # Rolling windows, then calendar periods, then the long ones; a name the engine adds later
@@ -54,6 +54,7 @@ class Filters:
     period: Period
     period_label: str
     teams: tuple[str | None, ...] = ()
+    price: cost.Price = cost.Price()
 
     @property
     def period_name(self) -> PeriodName | None:
@@ -179,3 +180,9 @@ def require() -> tuple[metrics.Dataset, Filters]:
         st.page_link("app_pages/data.py", label="Go to Data", icon=":material/database:")
         st.stop()
     return ctx.dataset, ctx.filters
+
+
+def unbound_params() -> dict[str, str]:
+    """The URL's parameters that no widget holds and that make the view (the dataset), for
+    `st.switch_page`, which may not set a widget's parameter: the bound widgets carry theirs."""
+    return {k: st.query_params[k] for k in ("dataset",) if k in st.query_params}

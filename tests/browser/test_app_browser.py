@@ -128,6 +128,7 @@ def test_generate_a_small_organization_from_the_form(page, server, tmp_path):
     page.goto(server + "/data")
     page.locator("h1", has_text="Data").wait_for()
     wait_for_app(page)
+    page.get_by_label("Users").fill("50")
     page.get_by_label("Months").fill("2")
     page.get_by_label("Output folder").fill(str(out))
     page.get_by_role("button", name="Generate and open").click()
@@ -169,7 +170,7 @@ def test_every_page_stays_on_this_machine(browser_context, server):
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url))
     outside = guard(page)
-    for path in ["/", "/users", "/data", "/?period=Custom+range&gran=Week"]:
+    for path in ["/", "/teams", "/users", "/planning", "/data", "/?period=Custom+range&gran=Week"]:
         page.goto(server + path)
         wait_for_app(page)
         page.wait_for_timeout(1000)

@@ -1,0 +1,217 @@
+"""Planning: who runs out before their quota resets, the month's top-up, and the seats in use."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import charts, data, frames, safety, state
+
+ds, filters = state.require()
+price = filters.price
+today = state.context().today or data.today(ds)
+who = state.teams_text(filters.teams, ds.teams)
+
+st.title("Planning")
+st.caption(
+    " · ".join(safety.md(x) for x in (ds.name, f"as of {charts.day_range(today, today)}", who))
+    + "  \nPlanning looks ahead from today, so the sidebar's period does not apply here; "
+    "its teams do."
+)
+
+risk = frames.at_risk_frame(ds, data.at_risk(ds, today, filters.teams), today)
+risk = risk.assign(team=risk["team"].fillna(state.team_label(None, ds.teams)))
+
+with st.container(border=True):
+    st.subheader(
+        "Expected to run out before their quota resets",
+        anchor=False,
+        help="Licenses whose spending so far, at the pace of their user, is expected to reach "
+        "the allowance (built-in quota plus top-up limit) before the quota period ends: about a "
+        "30 % chance or more. See docs/forecast.md for the method and how well it does.",
+    )
+    users = risk["user_id"].nunique()
+    st.markdown(
+        f"**{users:,} user{'s' if users != 1 else ''}** "
+        f"({len(risk):,} license{'s' if len(risk) != 1 else ''}) expected to reach their "
+        f"allowance before their quota period resets, as of "
+        f"{charts.day_range(today, today)}."
+    )
+    if risk.empty:
+        st.info(
+            "Nobody is expected to run out before their quota period resets.",
+            icon=":material/info:",
+        )
+    else:
+        st.dataframe(
+            risk,
+            hide_index=True,
+            key="risk_table",
+            height=min(38 + 35 * len(risk), 420),
+            column_order=[
+                "name",
+                "team",
+                "plan",
+                "share_used",
+                "spent",
+                "allowance",
+                "projected_hit_day",
+                "days_to_hit",
+                "resets_on",
+                "days_to_reset",
+            ],
+            column_config={
+                "name": st.column_config.TextColumn("User", pinned=True),
+                "team": st.column_config.TextColumn("Team"),
+                "plan": st.column_config.TextColumn("License"),
+                "share_used": st.column_config.ProgressColumn(
+                    "Allowance used", format="percent", min_value=0.0, max_value=1.0
+                ),
+                "spent": st.column_config.NumberColumn(
+                    "Spent", format="%,.1f", help="AI Credits spent in the current quota period"
+                ),
+                "allowance": st.column_config.NumberColumn(
+                    "Allowance", format="%,.1f", help="Built-in quota + top-up limit"
+                ),
+                "projected_hit_day": st.column_config.DateColumn(
+                    "Expected to run out", format="YYYY-MM-DD"
+                ),
+                "days_to_hit": st.column_config.NumberColumn(
+                    "In days", format="%d", help="Days from today to the expected day"
+                ),
+                "resets_on": st.column_config.DateColumn(
+                    "Quota resets", format="YYYY-MM-DD", help="The first day of the next period"
+                ),
+                "days_to_reset": st.column_config.NumberColumn(
+                    "Reset in days", format="%d", help="Days from today to the reset"
+                ),
+            },
+        )
+        st.download_button(
+            "Download CSV",
+            safety.csv_bytes(risk),
+            file_name=f"expected_to_run_out_{today}.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+            key="risk_csv",
+        )
+
+with st.container(border=True):
+    forecast = data.forecast(ds, today, filters.teams)
+    month = forecast.month
+    st.subheader(
+        f"Top-up AI Credits in {month:%B %Y}",
+        anchor=False,
+        help="Top-up credits are the ones spent beyond a license's built-in quota. The "
+        "projection adds what each valid license is expected to spend between its quota and "
+        "its allowance until the month ends.",
+    )
+    spent = forecast.topup_spent / frames.MICRO
+    projected = forecast.topup_projected / frames.MICRO
+    cols = st.columns(2)
+    cols[0].metric(f"So far (through {today:%b} {today.day})", spent, format="%,.1f")
+    cols[0].caption(safety.md(price.estimate(spent)))
+    cols[1].metric("Projected for the whole month", projected, format="%,.1f")
+    cols[1].caption(safety.md(price.estimate(projected)))
+
+seats = data.seats(ds, today, filters.teams)
+seats = seats.assign(team=seats["team"].fillna(state.team_label(None, ds.teams)))
+bands = frames.bands_frame(seats)
+unused = frames.never_used(seats)
+gone = frames.lapsed(seats, today)
+
+with st.container(border=True):
+    st.subheader(
+        "Allowance use and seats",
+        anchor=False,
+        help="Each licensed user's share of their allowance used in the last whole quota "
+        "period (their fullest license), and the seats nobody uses.",
+    )
+    chart_col, numbers_col = st.columns([3, 2])
+    with chart_col:
+        if bands["users"].sum():
+            st.altair_chart(
+                charts.bands_chart(bands, [f"{ds.name} · {who}"]),
+                key="bands_chart",
+                width="stretch",
+            )
+        else:
+            st.info("Nobody held a license in the last whole quota period.")
+    with numbers_col:
+        licensed = int(seats["licensed"].sum())
+        st.metric("Licensed now", f"{licensed:,}")
+        st.metric(
+            "Never made a counted request",
+            f"{len(unused):,}",
+            help="Licensed now, without a single request that spent AI Credits: seats to "
+            "reclaim or people to help start",
+        )
+        st.metric(
+            "Lapsed",
+            f"{len(gone):,}",
+            help=f"Active before, but not in the last {frames.LAPSED_DAYS} days",
+        )
+
+    SEAT_COLUMNS = {
+        "name": st.column_config.TextColumn("User", pinned=True),
+        "team": st.column_config.TextColumn("Team"),
+        "email": st.column_config.TextColumn("Email"),
+        "licensed": st.column_config.CheckboxColumn("Licensed now"),
+        "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD"),
+        "days_inactive": st.column_config.NumberColumn("Days since", format="%d"),
+    }
+    never_tab, lapsed_tab = st.tabs([f"Never used ({len(unused):,})", f"Lapsed ({len(gone):,})"])
+    with never_tab:
+        st.caption("Licensed now, and no counted request ever: reclaim candidates.")
+        st.dataframe(
+            unused,
+            hide_index=True,
+            key="never_table",
+            height=min(38 + 35 * max(len(unused), 1), 320),
+            column_order=["name", "team", "email"],
+            column_config=SEAT_COLUMNS,
+        )
+        st.download_button(
+            "Download CSV",
+            safety.csv_bytes(unused[["user_id", "name", "email", "team", "licensed", "requests"]]),
+            file_name=f"never_used_{today}.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+            key="never_csv",
+        )
+    with lapsed_tab:
+        st.caption(
+            f"Active before, but without a counted request in the last {frames.LAPSED_DAYS} "
+            "days (today included)."
+        )
+        st.dataframe(
+            gone,
+            hide_index=True,
+            key="lapsed_table",
+            height=min(38 + 35 * max(len(gone), 1), 320),
+            column_order=["name", "team", "last_active", "days_inactive", "licensed", "email"],
+            column_config=SEAT_COLUMNS,
+        )
+        st.download_button(
+            "Download CSV",
+            safety.csv_bytes(
+                gone[
+                    [
+                        "user_id",
+                        "name",
+                        "email",
+                        "team",
+                        "licensed",
+                        "last_active",
+                        "days_inactive",
+                        "requests",
+                    ]
+                ]
+            ),
+            file_name=f"lapsed_{today}.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+            key="lapsed_csv",
+        )
