@@ -59,10 +59,12 @@ def teams_frame(report: metrics.TeamsReport, price: Price, all_teams=()) -> pd.D
         "limit_hit_users",
         "cost",
     ]
-    # `team` stays objects, so the users without a team stay None (not a missing string).
-    return pd.DataFrame(rows, columns=columns).astype(
-        {"team": object, "adoption": "float64", "per_active": "float64"}
+    frame = pd.DataFrame(rows, columns=columns).astype(
+        {"adoption": "float64", "per_active": "float64"}
     )
+    # Objects from the start: pandas' string inference would turn "No team" (None) into NaN.
+    frame["team"] = pd.Series([r["team"] for r in rows], index=frame.index, dtype=object)
+    return frame
 
 
 def teams_csv_frame(teams: pd.DataFrame, price: Price, period: metrics.Period) -> pd.DataFrame:

@@ -28,6 +28,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A tab left behind another (the tests' fresh loads) keeps its timers and renderer running.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
 ]
 CHART = '[data-testid="stVegaLiteChart"]'
 
@@ -192,7 +196,7 @@ def settled_picture(page, bars: list[int] | None = None, timeout: float = 90) ->
             return current
         previous = current
         page.wait_for_timeout(300)
-    raise TimeoutError(json.dumps(previous)[:2000])
+    raise TimeoutError(f"bars {counts} (wanted {bars}), stale {stale}: {json.dumps(previous)[:2000]}")
 
 
 def choose_period(page, label: str) -> None:

@@ -10,7 +10,7 @@ from tests.browser.server import CHART, streamlit_server
 
 pytestmark = pytest.mark.browser
 
-TITLES = ["AI adoption and usage", "Users", "Data"]
+TITLES = ["AI adoption and usage", "Teams", "Users", "Planning", "Data"]
 
 
 def test_the_sidebar_shows_page_titles_never_file_names(page, tmp_path, server_env):
