@@ -196,7 +196,9 @@ def settled_picture(page, bars: list[int] | None = None, timeout: float = 90) ->
             return current
         previous = current
         page.wait_for_timeout(300)
-    raise TimeoutError(f"bars {counts} (wanted {bars}), stale {stale}: {json.dumps(previous)[:2000]}")
+    raise TimeoutError(
+        f"bars {counts} (wanted {bars}), stale {stale}: {json.dumps(previous)[:2000]}"
+    )
 
 
 def choose_period(page, label: str) -> None:
