@@ -111,7 +111,11 @@ class Views:
             .drop_duplicates("user_id")
             .set_index("user_id")
         )
-        plans = st.groupby("user_id")["plan"].agg(lambda p: ", ".join(sorted(set(p))))
+        plans = fullest["plan"].copy()
+        several = st[st.duplicated("user_id", keep=False)]
+        if len(several):
+            joined = several.groupby("user_id")["plan"].agg(lambda p: ", ".join(sorted(set(p))))
+            plans[joined.index] = joined
         extra = fullest[
             ["license_id", "plan", "share_used", "spent", "allowance", "topup_used", "topup_limit"]
         ].assign(plans=plans, licenses=st.groupby("user_id").size())
