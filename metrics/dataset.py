@@ -121,10 +121,17 @@ def _unique(values: np.ndarray) -> np.ndarray:
     return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
 
 
+def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
+    return other if mask is None else mask & other
+
+
 def sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Exact int64 sums of the runs of `values` that begin at `starts` (runs may be empty)."""
-    total = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
-    return total[np.r_[starts[1:], len(values)]] - total[starts]
+    out = np.zeros(len(starts), np.int64)
+    filled = np.r_[starts[1:], len(values)] > starts
+    if filled.any():
+        out[filled] = np.add.reduceat(values.astype(np.int64, copy=False), starts[filled])
+    return out
 
 
 class Dataset(Views):
@@ -200,20 +207,21 @@ class Dataset(Views):
             tool_ok = np.isin(np.arange(len(Tool)), [t.code for t in tools])
         for part in self._parts:
             rows = part.load()
-            lo = 0 if first is None else np.searchsorted(rows["day"], day_number(first), "left")
-            hi = None if last is None else np.searchsorted(rows["day"], day_number(last), "right")
+            day, as_day = rows["day"], rows["day"].dtype.type  # no cast of the whole column
+            lo = 0 if first is None else day.searchsorted(as_day(day_number(first)))
+            hi = None if last is None else day.searchsorted(as_day(day_number(last)), "right")
             rows = {n: v[lo:hi] for n, v in rows.items()}
             rows["user"] = self.tables.licenses.owner[rows["license"]]
-            mask = np.ones(len(rows["day"]), dtype=bool)
+            mask = None
             if team_ok is not None:
-                mask &= team_ok[rows["user"]]
+                mask = team_ok[rows["user"]]
             if tool_ok is not None:
-                mask &= tool_ok[rows["tool"]]
+                mask = _and(mask, tool_ok[rows["tool"]])
             if hits:
-                mask &= rows["hits"] > 0
+                mask = _and(mask, rows["hits"] > 0)
             if columns is not None:
                 rows = {n: rows[n] for n in (*columns, "user")}
-            yield rows if mask.all() else {n: v[mask] for n, v in rows.items()}
+            yield rows if mask is None else {n: v[mask] for n, v in rows.items()}
 
     # -- the contract's three metrics ----------------------------------------------------------
 
@@ -238,7 +246,7 @@ class Dataset(Views):
         active_total = hit_total = 0
         hit_series, daily = np.zeros(nb, np.int64), np.zeros(period.days, np.int64)
         for r in self._rows(period.start, period.end, teams, tools, columns=CREDITS):
-            starts = np.searchsorted(r["day"], firsts)
+            starts = r["day"].searchsorted(firsts.astype(r["day"].dtype))
             b = np.repeat(np.arange(nb), np.diff(np.r_[starts, len(r["day"])]))
             per_bucket, total = distinct(b, r["user"], nb, n)
             active += per_bucket
