@@ -92,3 +92,18 @@ def plain(text: str) -> str:
 
 def texts(elements) -> list[str]:
     return [plain(e.value) for e in elements]
+
+
+def record_csvs(monkeypatch) -> list[bytes]:
+    """Every CSV the app writes from now on, as the bytes a download would hold."""
+    from ui import safety
+
+    written: list[bytes] = []
+    original = safety.csv_bytes
+
+    def recording(frame):
+        written.append(original(frame))
+        return written[-1]
+
+    monkeypatch.setattr(safety, "csv_bytes", recording)
+    return written

@@ -12,7 +12,17 @@ import pytest
 
 from metrics.views import BANDS
 from tests import datasets as d
-from tests.app_support import END, assert_clean, charts, new_app, open_page, plain, rows, texts
+from tests.app_support import (
+    END,
+    assert_clean,
+    charts,
+    new_app,
+    open_page,
+    plain,
+    record_csvs,
+    rows,
+    texts,
+)
 
 PLANNING = "app_pages/planning.py"
 
@@ -168,16 +178,7 @@ def seats_dataset(tmp_path):
 
 
 def test_seat_csvs_cannot_run_as_formulas(app_env, seats_dataset, monkeypatch):
-    from ui import safety
-
-    written = []
-    original = safety.csv_bytes
-
-    def recording(frame):
-        written.append(original(frame))
-        return written[-1]
-
-    monkeypatch.setattr(safety, "csv_bytes", recording)
+    written = record_csvs(monkeypatch)
     at = open_planning(dataset=str(seats_dataset))
     frames = [pd.read_csv(io.BytesIO(b), keep_default_na=False) for b in written]
     never = next(f for f in frames if "requests" in f.columns and "last_active" not in f.columns)

@@ -17,6 +17,7 @@ from tests.app_support import (
     metrics_by_label,
     open_page,
     plain,
+    record_csvs,
     spec,
     texts,
 )
@@ -228,16 +229,7 @@ def hostile_teams(tmp_path):
 
 
 def test_the_csv_is_formula_safe_and_carries_the_cost(app_env, hostile_teams, monkeypatch):
-    from ui import safety
-
-    written = []
-    original = safety.csv_bytes
-
-    def recording(frame):
-        written.append(original(frame))
-        return written[-1]
-
-    monkeypatch.setattr(safety, "csv_bytes", recording)
+    written = record_csvs(monkeypatch)
     at = open_teams(dataset=str(hostile_teams), period="Last 30 days", price="2")
     (csv,) = written
     back = pd.read_csv(io.BytesIO(csv), keep_default_na=False)

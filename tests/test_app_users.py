@@ -9,7 +9,7 @@ import pytest
 
 from metrics import Period, PeriodName
 from tests import datasets as d
-from tests.app_support import END, assert_clean, new_app, open_page, plain
+from tests.app_support import END, assert_clean, new_app, open_page, plain, record_csvs
 
 PERIOD = Period.named(PeriodName.LAST_3_MONTHS, END)
 
@@ -136,16 +136,7 @@ def hostile_dataset(tmp_path):
 
 
 def test_csv_cells_cannot_run_as_formulas(app_env, hostile_dataset, monkeypatch):
-    from ui import safety
-
-    written = []
-    original = safety.csv_bytes
-
-    def recording(frame):
-        written.append(original(frame))
-        return written[-1]
-
-    monkeypatch.setattr(safety, "csv_bytes", recording)
+    written = record_csvs(monkeypatch)
     at = open_users(dataset=str(hostile_dataset), period="Last 30 days")
     (csv,) = written
     back = pd.read_csv(io.BytesIO(csv), keep_default_na=False)
