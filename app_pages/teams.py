@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import pandas as pd
@@ -56,10 +57,18 @@ before = data.by_team(ds, previous).organization if compare.has_data else org
 
 with st.container(border=True):
     st.subheader("Organization", anchor=False)
+    # Said once here: five columns leave no room for it under every figure.
+    since = (
+        f"Changes are against {compare.text.removeprefix('vs ')}, the period before of the "
+        "same kind."
+        if compare.has_data
+        else f"{compare.note}: {compare.text}."
+    )
     st.caption(
         "Everybody in the period, whichever teams are chosen; adoption is the share of "
-        "licensed users who are active."
+        f"licensed users who are active. {since}"
     )
+    compare = dataclasses.replace(compare, text="")
     cols = st.columns(5)
     with cols[0]:
         components.metric(
