@@ -132,3 +132,39 @@ def test_monthly_distinct_users_lie_between_the_daily_extremes(tmp_path_factory,
         assert max(counts, default=0) <= n <= sum(counts)
     assert monthly.active_users.total == daily.active_users.total
     assert monthly.credits.total == daily.credits.total
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_users=st.sampled_from([1, 7, 5_000, 200_000]),
+    n_index=st.integers(1, 400),
+    rows=st.integers(0, 3_000),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_distinct_users_are_counted_alike_by_matrix_and_by_sorting(n_users, n_index, rows, seed):
+    """Small organizations take the matrix and large ones the sort; both must count what a
+    set counts, at every size in between."""
+    from metrics.dataset import distinct
+
+    rng = np.random.default_rng(seed)
+    index = np.sort(rng.integers(0, n_index, rows))
+    users = rng.integers(0, n_users, rows)
+    per_index, total = distinct(index, users, n_index, n_users)
+    pairs = set(zip(index.tolist(), users.tolist(), strict=True))
+    expected = [sum(1 for i, _ in pairs if i == k) for k in range(n_index)]
+    assert per_index.tolist() == expected
+    assert total == len(set(users.tolist()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 10**15), max_size=200),
+    cuts=st.lists(st.integers(0, 200), min_size=1, max_size=30),
+)
+def test_run_sums_are_exact_with_empty_runs_anywhere(values, cuts):
+    from metrics.dataset import sums
+
+    starts = np.array(sorted(min(c, len(values)) for c in cuts), dtype=np.int64)
+    got = sums(np.array(values, dtype=np.int64), starts)
+    ends = [*starts[1:].tolist(), len(values)]
+    assert got.tolist() == [sum(values[a:b]) for a, b in zip(starts.tolist(), ends, strict=True)]
