@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from hypothesis import strategies as st
 
 from tests import reference
+from tests.datasets import request, topup
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 180
@@ -453,22 +454,6 @@ def m_license(lid, uid, quota=10.0, valid_from=None, until=None, anchor=None, pl
         "valid_from": us("2020-01-01") if valid_from is None else valid_from,
         "valid_until": until,
         "cycle_anchor": anchor,
-    }
-
-
-def m_topup(uid, effective_from, limit) -> dict:
-    return {"user_id": uid, "effective_from": effective_from, "monthly_limit": limit}
-
-
-def m_request(rid, ts, uid, lid, credits, tool="junie", mode=None) -> dict:
-    return {
-        "request_id": rid,
-        "ts": ts,
-        "user_id": uid,
-        "license_id": lid,
-        "tool": tool,
-        "mode": mode,
-        "credits": credits,
     }
 
 
@@ -1078,7 +1063,7 @@ def models(draw, max_requests: int = 25) -> Model:
             lic = draw(st.sampled_from(licenses))
             minute = draw(st.integers(-10 * 24 * 4, 120 * 24 * 4)) * 15  # ties happen
             requests.append(
-                m_request(
+                request(
                     rids[k],
                     BASE_US + minute * 60 * US,
                     lic["user_id"],
@@ -1096,7 +1081,7 @@ def models(draw, max_requests: int = 25) -> Model:
         for _ in range(draw(st.integers(0, 4))):
             who = draw(st.sampled_from([None, "ghost", *uids]))
             day = draw(st.integers(-30, 120))
-            topups.append(m_topup(who, BASE_US + day * DAY_US, draw(st.sampled_from(LIMITS))))
+            topups.append(topup(who, BASE_US + day * DAY_US, draw(st.sampled_from(LIMITS))))
     tz = draw(st.sampled_from([*ZONES, None]))
     return Model(users, licenses, requests, topups, tz)
 
