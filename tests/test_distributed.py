@@ -5,7 +5,6 @@ doing part of the work."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.server import free_port
 from tests.datasets import worked_example
 from tests.test_reading import _org, _write
 
@@ -20,17 +20,11 @@ pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     from distributed import Client
 
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     logs = tmp_path_factory.mktemp("dask")
     common = ["--no-dashboard"]
@@ -138,7 +132,7 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
         str(root),
         "--period",
         "all-time",
-        scheduler=f"tcp://127.0.0.1:{_free_port()}",
+        scheduler=f"tcp://127.0.0.1:{free_port()}",
     )
     assert p.returncode == 2 and b"Traceback" not in p.stderr
     assert b"scheduler" in p.stderr

@@ -38,6 +38,7 @@ from tests.browser.server import (  # noqa: E402
     CHART,
     chart_signature,
     choose_period,
+    choose_team,
     chromium,
     streamlit_server,
     wait_for_app,
@@ -95,12 +96,6 @@ def first_open(page, url: str, bars: list[int], timeout: float) -> tuple[float, 
         page.wait_for_timeout(200)
     wait_for_bars(page, bars, "", timeout=timeout * 1000)
     return time.perf_counter() - started, seen
-
-
-def choose_team(page, team: str) -> None:
-    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').click()
-    page.get_by_role("option", name=team, exact=True).click()
-    page.keyboard.press("Escape")
 
 
 def show(name: str, xs: list[float]) -> None:

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.benchmarks.bench_metrics import timed  # noqa: E402
+from tests.browser.server import free_port  # noqa: E402
 
 END = "2026-11-24"
 
@@ -128,11 +129,7 @@ def main() -> None:
 
 
 def dask_same(report: list[str]) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "dask"]
     procs = [

@@ -204,3 +204,10 @@ def settled_picture(page, bars: list[int] | None = None, timeout: float = 90) ->
 def choose_period(page, label: str) -> None:
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
     page.get_by_role("option", name=label, exact=True).click()
+
+
+def choose_team(page, team: str) -> None:
+    """Adds a team to the sidebar's Teams and closes the list, as a person would."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').click()
+    page.get_by_role("option", name=team, exact=True).click()
+    page.keyboard.press("Escape")

@@ -12,7 +12,7 @@ import pytest
 
 from tests import datasets as d
 from tests.browser.conftest import assert_no_exception, guard
-from tests.browser.server import CHART, launch, settled_picture, wait_for_app
+from tests.browser.server import CHART, choose_team, launch, settled_picture, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -143,9 +143,7 @@ def test_markdown_and_html_in_names_show_as_text(page, server, hostile):
     assert name in read(sidebar)
     assert page.locator('[data-testid="stMarkdownContainer"] img').count() == 0
     assert page.locator('[data-testid="stMarkdownContainer"] a[href*="evil"]').count() == 0
-    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').click()
-    page.get_by_role("option", name=team, exact=True).click()
-    page.keyboard.press("Escape")
+    choose_team(page, team)
     wait_for_app(page)
     caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first
     page.wait_for_function(

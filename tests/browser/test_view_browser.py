@@ -16,7 +16,13 @@ from playwright.sync_api import expect
 import metrics
 from tests.app_support import END
 from tests.browser.conftest import assert_no_exception, guard
-from tests.browser.server import CHART, choose_period, settled_picture, wait_for_app
+from tests.browser.server import (
+    CHART,
+    choose_period,
+    choose_team,
+    settled_picture,
+    wait_for_app,
+)
 from tests.datasets import worked_example
 
 pytestmark = pytest.mark.browser
@@ -93,9 +99,7 @@ def test_granularity_team_and_tool_changes_in_place_match_a_fresh_load(
         browser_ds.teams,
         key=lambda t: browser_ds.report(period, teams=[t]).limit_hits.users,
     )
-    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').click()
-    page.get_by_role("option", name=team, exact=True).click()
-    page.keyboard.press("Escape")
+    choose_team(page, team)
     wait_for_app(page)
     page.wait_for_url(re.compile(r"team="))
     seen = settled_picture(page, bars)
