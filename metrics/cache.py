@@ -83,7 +83,7 @@ def load(folder: Path, key: str, parts) -> bool:
                 table = ipc.open_file(source).read_all()
             if table.schema != ledger.SCHEMA or table.num_rows != rows:
                 return False
-            parts.add({n: table[n].to_numpy() for n in ledger.ROWS})
+            parts.add(ledger.as_rows(table))
         os.utime(entry / "meta.json")  # eviction goes by last use
         return True
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
@@ -100,7 +100,7 @@ def store(folder: Path, key: str, parts) -> None:
     try:
         rows = []
         for i, part in enumerate(parts):
-            table = pa.table([part.load()[n] for n in ledger.ROWS], schema=ledger.SCHEMA)
+            table = ledger.as_table(part.load())
             options = ipc.IpcWriteOptions(compression="lz4")
             with ipc.new_file(str(tmp / f"part-{i}.arrow"), table.schema, options=options) as f:
                 f.write_table(table)

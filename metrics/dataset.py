@@ -26,7 +26,6 @@ from metrics.views import Views
 
 EPOCH = date(1970, 1, 1)
 _MATRIX_LIMIT = 64_000_000
-CREDITS = ("day", "builtin", "topup")
 
 
 def day_number(d: date) -> int:
@@ -75,7 +74,7 @@ class Part:
             return self.rows
         with pa.OSFile(str(self.path)) as source:
             table = pa.ipc.open_file(source).read_all()
-        return {n: table[n].to_numpy() for n in ledger.ROWS}
+        return ledger.as_rows(table)
 
 
 class Parts(list):
@@ -97,7 +96,7 @@ class Parts(list):
             for i, part in enumerate(self):
                 if part.rows is not None:
                     path = Path(self.folder.name) / f"part-{i}.arrow"
-                    table = pa.table([part.rows[n] for n in ledger.ROWS], schema=ledger.SCHEMA)
+                    table = ledger.as_table(part.rows)
                     with pa.ipc.new_file(str(path), ledger.SCHEMA) as f:
                         f.write_table(table)
                     self[i] = Part(path=path)
@@ -119,6 +118,13 @@ def _unique(values: np.ndarray) -> np.ndarray:
     """np.unique by sorting: numpy 2.4's own hashes and is some 30 times slower on these."""
     s = np.sort(values)
     return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
+def _buckets_of(day: np.ndarray, firsts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each bucket's rows start, and each row's bucket, for rows sorted by day within
+    the buckets' days (searched without casting the whole day column)."""
+    starts = day.searchsorted(firsts.astype(day.dtype))
+    return starts, np.repeat(np.arange(len(firsts)), np.diff(np.r_[starts, len(day)]))
 
 
 def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
@@ -147,10 +153,13 @@ class Dataset(Views):
         self.teams: tuple[str, ...] = tuple(sorted({t for t in team_of if t is not None}))
         code = {t: i for i, t in enumerate(self.teams)}
         self.team_code = np.array([code.get(t, -1) for t in team_of], dtype=np.int32)
-        days = [(int(r["day"][0]), int(r["day"][-1])) for r in self._rows() if len(r["day"])]
+        days, self.ledger_rows = [], 0
+        for r in self._rows(columns=("day",)):  # one pass: parts in files are read once
+            self.ledger_rows += len(r["day"])
+            if len(r["day"]):
+                days.append((int(r["day"][0]), int(r["day"][-1])))
         self.first_day = from_day(min(d[0] for d in days)) if days else None
         self.last_day = from_day(max(d[1] for d in days)) if days else None
-        self.ledger_rows = sum(len(r["day"]) for r in self._rows())
 
     @cached_property
     def users(self):
@@ -245,16 +254,16 @@ class Dataset(Views):
         )
         active_total = hit_total = 0
         hit_series, daily = np.zeros(nb, np.int64), np.zeros(period.days, np.int64)
-        for r in self._rows(period.start, period.end, teams, tools, columns=CREDITS):
-            starts = r["day"].searchsorted(firsts.astype(r["day"].dtype))
-            b = np.repeat(np.arange(nb), np.diff(np.r_[starts, len(r["day"])]))
+        credits = ("day", "builtin", "topup")
+        for r in self._rows(period.start, period.end, teams, tools, columns=credits):
+            starts, b = _buckets_of(r["day"], firsts)
             per_bucket, total = distinct(b, r["user"], nb, n)
             active += per_bucket
             active_total += total
             builtin += sums(r["builtin"], starts)
             topup += sums(r["topup"], starts)
         for r in self._rows(period.start, period.end, teams, hits=True, columns=("day",)):
-            b = np.searchsorted(firsts, r["day"], "right") - 1
+            _, b = _buckets_of(r["day"], firsts)
             per_bucket, total = distinct(b, r["user"], nb, n)
             hit_series += per_bucket
             hit_total += total

@@ -149,16 +149,16 @@ def _pace(ds: Dataset, as_of: date, s: dict):
 
 def _columns(rows: list[dict], first_day: int):
     """License, day (from `first_day`), credits and requests of the ledger rows, as int64."""
-
-    def cat(values):
-        return np.concatenate([np.empty(0, np.int64)] + [np.asarray(v, np.int64) for v in values])
-
     return (
-        cat(r["license"] for r in rows),
-        cat(r["day"] for r in rows) - first_day,
-        cat(r["builtin"] + r["topup"] for r in rows),
-        cat(r["requests"] for r in rows),
+        _cat(r["license"] for r in rows),
+        _cat(r["day"] for r in rows) - first_day,
+        _cat(r["builtin"] + r["topup"] for r in rows),
+        _cat(r["requests"] for r in rows),
     )
+
+
+def _cat(values) -> np.ndarray:
+    return np.concatenate([np.empty(0, np.int64)] + [np.asarray(v, np.int64) for v in values])
 
 
 def _after_hits(ds: Dataset, first: date, as_of: date, days: np.ndarray):
@@ -174,9 +174,7 @@ def _after_hits(ds: Dataset, first: date, as_of: date, days: np.ndarray):
         stop = np.minimum((last[:, lic] * same).max(axis=0, initial=0) + 1, days[-1] + 1)
         keep = same.any(axis=0) & (day + 1 < stop)
         spans.append((lic[keep], day[keep] + 1 - days[0], stop[keep] - days[0]))
-    lic, begin, end = (
-        np.concatenate([np.empty(0, np.int64)] + [s[i] for s in spans]) for i in range(3)
-    )
+    lic, begin, end = (_cat(s[i] for s in spans) for i in range(3))
 
     def blocked(lo: int, hi: int) -> np.ndarray:
         out = np.zeros((hi - lo, len(days) + 1), np.int32)

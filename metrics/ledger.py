@@ -32,6 +32,15 @@ ROWS = {
 SCHEMA = pa.schema([(name, pa.from_numpy_dtype(t)) for name, t in ROWS.items()])
 
 
+def as_table(rows: dict) -> pa.Table:
+    """Ledger rows as the Arrow table that spills and the cache hold."""
+    return pa.table([rows[n] for n in ROWS], schema=SCHEMA)
+
+
+def as_rows(table: pa.Table) -> dict:
+    return {n: table[n].to_numpy() for n in ROWS}
+
+
 @dataclass(frozen=True)
 class Topups:
     """topup_limits as lookups: user code (-1 for the organization's default), effective_from

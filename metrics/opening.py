@@ -28,6 +28,7 @@ from metrics.rules import (
     TOTAL,
     Checker,
     check_table,
+    nulls,
     refers_rule,
     report_duplicates,
     text,
@@ -81,12 +82,13 @@ def open_dataset(
     units, unit = found or ([], "us")
     tables = _small_tables(chk, root, name, tz, unit)
     folder = None if cache_dir is False else Path(cache_dir or cache.default_dir())
-    parts = Parts(memory_setting(memory) // 4)
+    limit = memory_setting(memory)
+    parts = Parts(limit // 4)
     usable = tables is not None and found is not None and not chk.found and folder is not None
     if usable and cache.load(folder, key, parts):
         return Dataset(root, tables, parts, key)
-    parts = Parts(memory_setting(memory) // 4)
-    _requests(chk, root, tables, units, scheduler, memory_setting(memory), progress, parts)
+    parts = Parts(limit // 4)  # afresh: a failed load may have added some
+    _requests(chk, root, tables, units, scheduler, limit, progress, parts)
     if folder is not None:
         cache.store(folder, key, parts)
     return Dataset(root, tables, parts, key)
@@ -133,7 +135,7 @@ def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Ta
     check_table(chk, "licenses.parquet", lic, license_ids)
     c = read.columns(chk, "licenses.parquet", lic, unit, license_ids)
     owner = read.codes(c["user_id"], user_ids)
-    missing = (owner < 0) & c["user_id"].is_valid().to_numpy(zero_copy_only=False)
+    missing = (owner < 0) & ~nulls(c["user_id"])
     chk.rows("licenses.parquet", "user_id", refers_rule("users.parquet"), missing, license_ids)
     span = 30 * 86_400 * read.TICKS[unit]
     anchor = c["cycle_anchor"]
@@ -148,7 +150,7 @@ def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Ta
         check_table(chk, "topup_limits.parquet", top, rows)
         c = read.columns(chk, "topup_limits.parquet", top, unit, rows)
         who = read.codes(c["user_id"], user_ids)
-        default = c["user_id"].is_null().to_numpy(zero_copy_only=False)
+        default = nulls(c["user_id"])
         # Rows of users absent from users.parquet never apply; the contract sets no rule on them.
         keep = default | (who >= 0)
         user = np.where(default, -1, who).astype(np.int32)

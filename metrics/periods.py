@@ -60,8 +60,8 @@ class Granularity(enum.Enum):
 class PeriodName(enum.Enum):
     """The predefined time filters, by their command-line names, in the order a menu lists them.
 
-    The value after the name is how many months back the same kind of period lies (None: an
-    equal number of days back), which is what a delta compares with."""
+    `months_back` says how far back the same kind of period lies, which is what a delta
+    compares with (None: an equal number of days back)."""
 
     LAST_7_DAYS = "last-7-days"
     LAST_30_DAYS = "last-30-days"

@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 
 from metrics.model import MICRO
 from metrics.rules import (
-    MAX_CREDITS,
     NUMBER,
     REQUEST_READ,
     SCHEMAS,
@@ -30,7 +29,10 @@ from metrics.rules import (
     TIMESTAMP,
     YEARS,
     Checker,
+    bad_amounts,
     check_schema,
+    floats,
+    nulls,
     numbers,
 )
 
@@ -224,15 +226,15 @@ def columns(chk: Checker, file: str, table: pa.Table, unit: str, labels) -> dict
         if col.kind == STRING:
             out[col.name] = strings(values)
         elif col.kind == NUMBER:
-            v = numbers(pc.cast(values, pa.float64(), safe=False), 0)
-            ok = np.isfinite(v) & (v >= 0) & (v <= MAX_CREDITS)
-            out[col.name] = np.rint(np.where(ok, v, 0) * MICRO).astype(np.int64)
+            v = floats(values)
+            broken = bad_amounts(v, np.zeros(len(v), bool))
+            out[col.name] = np.rint(np.where(broken, 0, v) * MICRO).astype(np.int64)
         elif values is None:
             out[col.name] = np.full(table.num_rows, NEVER)
         else:
             ticks, outside = instants(values, unit)
             chk.rows(file, col.name, YEARS, outside, labels)
-            out[col.name] = np.where(values.is_null().to_numpy(zero_copy_only=False), NEVER, ticks)
+            out[col.name] = np.where(nulls(values), NEVER, ticks)
     return out
 
 

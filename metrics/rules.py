@@ -211,10 +211,12 @@ def nulls(values) -> np.ndarray:
     return values.is_null().to_numpy(zero_copy_only=False)
 
 
-def check_table(chk: Checker, file: str, table, labels, unique: bool = True) -> None:
+def check_table(chk: Checker, file: str, table, labels, unique: bool = True) -> dict:
     """The row rules that need nothing but the table (or batch) itself: not null, UTF-8,
     amounts, unique. Rules naming another file are checked where that file's keys are at hand;
-    the requests' ids are unique across batches, which `scan` sees to."""
+    the requests' ids are unique across batches, which `scan` sees to. Returns each amount
+    column as (floats, broken), so that a caller using the amounts converts them once."""
+    amounts = {}
     for col in SCHEMAS[file]:
         if col.name not in table.column_names:
             continue
@@ -227,9 +229,11 @@ def check_table(chk: Checker, file: str, table, labels, unique: bool = True) -> 
         if col.kind == STRING and (bad := invalid_utf8(values)) is not None:
             chk.rows(file, col.name, UTF8, bad, labels)
         elif col.amount:
-            chk.rows(file, col.name, AMOUNT, bad_amounts(floats(values), missing), labels)
+            amounts[col.name] = (v := floats(values), bad := bad_amounts(v, missing))
+            chk.rows(file, col.name, AMOUNT, bad, labels)
         if col.unique and unique:
             report_duplicates(chk, file, col.name, values)
+    return amounts
 
 
 def report_duplicates(chk: Checker, file: str, column: str, values) -> None:

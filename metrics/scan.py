@@ -24,9 +24,7 @@ from metrics.rules import (
     REQUEST_READ,
     YEARS,
     Checker,
-    bad_amounts,
     check_table,
-    floats,
     nulls,
     numbers,
     refers_rule,
@@ -87,14 +85,14 @@ def scan_unit(unit: read.Unit, keys: Keys, sink: Sink | None = None) -> Scanned:
 
 def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink) -> None:
     chk, f = out.checker, "requests"
-    rid, ts_col, user_col, lic_col, tool_col, cred_col = (b.column(c) for c in REQUEST_READ)
+    rid, ts_col, user_col, lic_col, tool_col, _ = (b.column(c) for c in REQUEST_READ)
     if pa.types.is_dictionary(rid.type):
         rid = rid.dictionary_decode()
 
     def labels(idx):
         return [f"request_id={v!r}" for v in text(rid.take(idx))]
 
-    check_table(chk, f, b, labels, unique=False)
+    credit, bad_credit = check_table(chk, f, b, labels, unique=False)["credits"]
     lic = codes.licenses(lic_col)
     known = lic >= 0
     chk.rows(f, "license_id", refers_rule("licenses.parquet"), ~known & ~nulls(lic_col), labels)
@@ -102,8 +100,6 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     user = _users(user_col, owner, keys.users)
     chk.rows(f, "user_id", refers_rule("users.parquet"), (user < 0) & ~nulls(user_col), labels)
     chk.rows(f, "license_id", BELONGS, known & (user >= 0) & (owner != user), labels)
-    credit = floats(cred_col)
-    bad_credit = bad_amounts(credit, nulls(cred_col))
     counted, tool = codes.tools(tool_col)
     spends = counted & (credit > 0) & ~bad_credit
     ts, outside = read.instants(ts_col, keys.unit)
