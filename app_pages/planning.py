@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import charts, data, frames, safety, state
+from ui import charts, components, data, frames, safety, state
 
 ds, filters = state.require()
 price = filters.price
@@ -18,7 +18,8 @@ st.caption(
     "its teams do."
 )
 
-risk = frames.at_risk_frame(ds, data.at_risk(ds, today, filters.teams), today)
+forecast = data.forecast(ds, today, filters.teams)
+risk = frames.at_risk_frame(ds, forecast.at_risk, today)
 risk = risk.assign(team=risk["team"].fillna(state.team_label(None, ds.teams)))
 
 with st.container(border=True):
@@ -86,18 +87,11 @@ with st.container(border=True):
                 ),
             },
         )
-        st.download_button(
-            "Download CSV",
-            safety.csv_bytes(risk),
-            file_name=f"expected_to_run_out_{today}.csv",
-            mime="text/csv",
-            icon=":material/download:",
-            on_click="ignore",
-            key="risk_csv",
+        components.csv_button(
+            "Download CSV", risk, f"expected_to_run_out_{today}.csv", key="risk_csv"
         )
 
 with st.container(border=True):
-    forecast = data.forecast(ds, today, filters.teams)
     month = forecast.month
     st.subheader(
         f"Top-up AI Credits in {month:%B %Y}",
@@ -171,13 +165,10 @@ with st.container(border=True):
             column_order=["name", "team", "email"],
             column_config=SEAT_COLUMNS,
         )
-        st.download_button(
+        components.csv_button(
             "Download CSV",
-            safety.csv_bytes(unused[["user_id", "name", "email", "team", "licensed", "requests"]]),
-            file_name=f"never_used_{today}.csv",
-            mime="text/csv",
-            icon=":material/download:",
-            on_click="ignore",
+            unused[["user_id", "name", "email", "team", "licensed", "requests"]],
+            f"never_used_{today}.csv",
             key="never_csv",
         )
     with lapsed_tab:
@@ -193,25 +184,20 @@ with st.container(border=True):
             column_order=["name", "team", "last_active", "days_inactive", "licensed", "email"],
             column_config=SEAT_COLUMNS,
         )
-        st.download_button(
+        components.csv_button(
             "Download CSV",
-            safety.csv_bytes(
-                gone[
-                    [
-                        "user_id",
-                        "name",
-                        "email",
-                        "team",
-                        "licensed",
-                        "last_active",
-                        "days_inactive",
-                        "requests",
-                    ]
+            gone[
+                [
+                    "user_id",
+                    "name",
+                    "email",
+                    "team",
+                    "licensed",
+                    "last_active",
+                    "days_inactive",
+                    "requests",
                 ]
-            ),
-            file_name=f"lapsed_{today}.csv",
-            mime="text/csv",
-            icon=":material/download:",
-            on_click="ignore",
+            ],
+            f"lapsed_{today}.csv",
             key="lapsed_csv",
         )

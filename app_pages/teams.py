@@ -215,13 +215,10 @@ with st.container(border=True):
                 f"for the teams shown)."
             )
         )
-        st.download_button(
+        components.csv_button(
             "Download CSV",
-            safety.csv_bytes(frames.teams_csv_frame(rows, price, period)),
-            file_name=f"teams_{period.start}_{period.end}.csv",
-            mime="text/csv",
-            icon=":material/download:",
-            on_click="ignore",
+            frames.teams_csv_frame(rows, price, period),
+            f"teams_{period.start}_{period.end}.csv",
             help="The rows shown, with every figure and the price of the cost estimate; text "
             "that a spreadsheet would run as a formula starts with an apostrophe",
         )

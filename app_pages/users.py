@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import charts, data, safety, state
+from ui import charts, components, data, safety, state
 
 ds, filters = state.require()
 period = filters.period
@@ -166,18 +166,10 @@ EXPORT = [
     "total",
     "last_active",
 ]
-st.download_button(
+components.csv_button(
     "Download CSV",
-    safety.csv_bytes(
-        rows[EXPORT].assign(
-            **{price.column(): (rows["total"] * price.per_credit).round(2)},
-            price_per_credit=price.per_credit,
-        )
-    ),
-    file_name=f"users_{period.start}_{period.end}.csv",
-    mime="text/csv",
-    icon=":material/download:",
-    on_click="ignore",
+    rows[EXPORT].assign(**price.estimate_columns(rows["total"])),
+    f"users_{period.start}_{period.end}.csv",
     help="The rows shown, with every column and each user's AI Credits as an estimate of "
     "money; text that a spreadsheet would run as a formula starts with an apostrophe",
 )

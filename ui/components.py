@@ -122,21 +122,25 @@ def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> No
         key=key,
         height=min(38 + 35 * max(len(users), 1), 360),
     )
-    st.download_button(
+    csv_button(
         "Users CSV",
-        safety.csv_bytes(
-            users
-            if price is None
-            else users.assign(
-                **{price.column(): (users["total"] * price.per_credit).round(2)},
-                price_per_credit=price.per_credit,
-            )
-        ),
+        users if price is None else users.assign(**price.estimate_columns(users["total"])),
+        file_name,
+        key=f"{key}_csv",
+    )
+
+
+def csv_button(label: str, frame: pd.DataFrame, file_name: str, key=None, help=None) -> None:
+    """A download of `frame` whose text cells cannot run as formulas in a spreadsheet."""
+    st.download_button(
+        label,
+        safety.csv_bytes(frame),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",
         on_click="ignore",
-        key=f"{key}_csv",
+        key=key,
+        help=help,
     )
 
 

@@ -61,6 +61,11 @@ class Price:
         """The CSV column of the estimate, naming the currency: `cost_usd_estimate`."""
         return f"cost_{self.currency.lower()}_estimate"
 
+    def estimate_columns(self, credits) -> dict:
+        """What every CSV with credits adds: the estimate per row, rounded to cents, and the
+        price it used."""
+        return {self.column(): (self.amount(credits)).round(2), "price_per_credit": self.per_credit}
+
 
 def configured() -> Price:
     """The price of the settings; raises `BadSetting` with what to fix."""

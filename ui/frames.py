@@ -82,8 +82,7 @@ def teams_csv_frame(teams: pd.DataFrame, price: Price, period: metrics.Period) -
             "total_credits": teams["total"],
             "credits_per_active_user": teams["per_active"].round(6),
             "limit_hit_users": teams["limit_hit_users"],
-            price.column(): teams["cost"].round(2),
-            "price_per_credit": price.per_credit,
+            **price.estimate_columns(teams["total"]),
         }
     )
 
