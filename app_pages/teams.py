@@ -59,8 +59,8 @@ with st.container(border=True):
     st.subheader("Organization", anchor=False)
     # Said once here: five columns leave no room for it under every figure.
     since = (
-        f"Changes are against {compare.text.removeprefix('vs ')}, the period before of the "
-        "same kind."
+        f"Changes are against {charts.day_range(previous.start, previous.end)}, the period "
+        "before of the same kind."
         if compare.has_data
         else f"{compare.note}: {compare.text}."
     )

@@ -10,6 +10,7 @@ import streamlit as st
 
 from ui import safety
 from ui.charts import day_range
+from ui.state import NO_TEAM
 
 INT = "%,d"
 CREDITS = "%,.1f"
@@ -115,7 +116,7 @@ def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> No
     """The users behind a bar, with a CSV whose text cells cannot run as formulas (and each
     user's AI Credits as an estimate of money at `price`, a `ui.cost.Price`)."""
     st.dataframe(
-        users.assign(team=users["team"].fillna("No team")),
+        users.assign(team=users["team"].fillna(NO_TEAM)),
         column_order=list(USER_COLUMNS),
         column_config=USER_COLUMNS,
         hide_index=True,
