@@ -46,7 +46,7 @@ with st.container(border=True):
         st.dataframe(
             risk,
             hide_index=True,
-            key="risk_table",
+            key=components.table_key("risk_table", risk),
             height=min(38 + 35 * len(risk), 420),
             column_order=[
                 "name",
@@ -160,7 +160,7 @@ with st.container(border=True):
         st.dataframe(
             unused,
             hide_index=True,
-            key="never_table",
+            key=components.table_key("never_table", unused),
             height=min(38 + 35 * max(len(unused), 1), 320),
             column_order=["name", "team", "email"],
             column_config=SEAT_COLUMNS,
@@ -179,7 +179,7 @@ with st.container(border=True):
         st.dataframe(
             gone,
             hide_index=True,
-            key="lapsed_table",
+            key=components.table_key("lapsed_table", gone),
             height=min(38 + 35 * max(len(gone), 1), 320),
             column_order=["name", "team", "last_active", "days_inactive", "licensed", "email"],
             column_config=SEAT_COLUMNS,

@@ -30,9 +30,9 @@ def pick_from_chart(teams: dict) -> None:
         open_team(teams[picked[0]["label"]])
 
 
-def pick_from_table(teams: list) -> None:
+def pick_from_table(key: str, teams: list) -> None:
     """A selected row names its team by position in the rows shown."""
-    chosen = st.session_state["teams_table"]["selection"]["rows"]
+    chosen = st.session_state[key]["selection"]["rows"]
     if chosen and chosen[0] < len(teams):
         open_team(teams[chosen[0]])
 
@@ -160,11 +160,12 @@ with st.container(border=True):
             )
         st.caption(note)
 
+        key = components.table_key("teams_table", rows)
         st.dataframe(
             rows,
             hide_index=True,
-            key="teams_table",
-            on_select=functools.partial(pick_from_table, rows["team"].tolist()),
+            key=key,
+            on_select=functools.partial(pick_from_table, key, rows["team"].tolist()),
             selection_mode="single-row",
             column_order=[
                 "label",

@@ -131,6 +131,14 @@ def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> No
     )
 
 
+def table_key(name: str, frame: pd.DataFrame) -> str:
+    """A table's key that changes with what it shows. Streamlit keeps a table's column widths
+    across reruns under one key, so after a filter change in place the columns would stay sized
+    for the old rows (the last one cut off), unlike a fresh load of the same view."""
+    digest = int(pd.util.hash_pandas_object(frame, index=False).sum()) & 0xFFFFFFFF
+    return f"{name}_{digest:08x}"
+
+
 def csv_button(label: str, frame: pd.DataFrame, file_name: str, key=None, help=None) -> None:
     """A download of `frame` whose text cells cannot run as formulas in a spreadsheet."""
     st.download_button(
