@@ -247,13 +247,9 @@ class Dataset(Views):
         bks = buckets(period, gran)
         firsts = np.array([day_number(b.first) for b in bks])
         nb, n = len(bks), self.n_users
-        active, builtin, topup = (
-            np.zeros(nb, np.int64),
-            np.zeros(nb, np.int64),
-            np.zeros(nb, np.int64),
-        )
+        active, builtin, topup, hit_series = np.zeros((4, nb), np.int64)
         active_total = hit_total = 0
-        hit_series, daily = np.zeros(nb, np.int64), np.zeros(period.days, np.int64)
+        daily = np.zeros(period.days, np.int64)
         credits = ("day", "builtin", "topup")
         for r in self._rows(period.start, period.end, teams, tools, columns=credits):
             starts, b = _buckets_of(r["day"], firsts)
