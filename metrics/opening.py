@@ -80,15 +80,20 @@ def open_dataset(
     key = cache.key(root, tz)
     found = read.request_units(chk, root)
     units, unit = found or ([], "us")
-    tables = _small_tables(chk, root, name, tz, unit)
     folder = None if cache_dir is False else Path(cache_dir or cache.default_dir())
     limit = memory_setting(memory)
-    parts = Parts(limit // 4)
-    usable = tables is not None and found is not None and not chk.found and folder is not None
-    if usable and cache.load(folder, key, parts):
-        return Dataset(root, tables, parts, key)
-    parts = Parts(limit // 4)  # afresh: a failed load may have added some
-    _requests(chk, root, tables, units, scheduler, limit, progress, parts)
+    cached = folder is not None and (folder / key).is_dir()
+    ahead = read.ReadAhead([] if scheduler or cached else units, limit // 8)
+    try:
+        tables = _small_tables(chk, root, name, tz, unit)
+        parts = Parts(limit // 4)
+        usable = tables is not None and found is not None and not chk.found and cached
+        if usable and cache.load(folder, key, parts):
+            return Dataset(root, tables, parts, key)
+        parts = Parts(limit // 4)  # afresh: a failed load may have added some
+        _requests(chk, root, tables, units, scheduler, limit, progress, parts, ahead)
+    finally:
+        ahead.close()
     if folder is not None:
         cache.store(folder, key, parts)
     return Dataset(root, tables, parts, key)
@@ -161,7 +166,7 @@ def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Ta
 # -- the requests --------------------------------------------------------------------------
 
 
-def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Parts) -> None:
+def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Parts, ahead) -> None:
     """Scan, check and fold the requests; raises `DatasetError` with every broken rule."""
     if tables is None or not units:
         raise DatasetError(
@@ -175,7 +180,7 @@ def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Part
         runner = DaskRunner(scheduler)
         n = max(n, 2 * runner.threads)  # so that every worker folds some
     else:
-        runner = LocalRunner(memory // 3, progress)
+        runner = LocalRunner(memory // 3, progress, ahead)
     lic = tables.licenses
     spread = np.arange(tables.users.num_rows, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     keys = Keys(
@@ -242,9 +247,10 @@ def fold_part(batches, ctx) -> dict:
 class LocalRunner:
     """Units on two threads, their pieces kept in a `Spill`; partitions folded one by one."""
 
-    def __init__(self, limit: int, progress: Progress | None) -> None:
+    def __init__(self, limit: int, progress: Progress | None, ahead: read.ReadAhead) -> None:
         self.spill = Spill(limit)
         self.progress = progress or (lambda done, total, label: None)
+        self.ahead = ahead
 
     def __enter__(self):
         return self
@@ -256,7 +262,7 @@ class LocalRunner:
         done = [0]
 
         def one(unit):
-            result = scan_unit(unit, keys, self.spill.put)
+            result = scan_unit(unit, keys, self.spill.put, self.ahead.batches)
             done[0] += 1
             self.progress(done[0], len(units) + keys.id_parts, "reading the requests")
             return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -189,23 +190,66 @@ def dataset_files(root: Path) -> list[Path]:
     return out + (request_dir_files(root / "requests") if (root / "requests").is_dir() else [])
 
 
-def batches(unit: Unit, columns=REQUEST_READ) -> Iterator[pa.RecordBatch]:
+def batches(
+    unit: Unit, columns=REQUEST_READ, decoded: Future | None = None
+) -> Iterator[pa.RecordBatch]:
     """The unit's rows in batches. The id columns of the whole row group are read at once, as
     dictionaries: one dictionary per row group, so an id is looked up once per row group rather
-    than once per batch (a file's dictionary page overflows for 100,000 users)."""
-    names = [c for c in columns if c in pq.read_schema(source(unit.path)).names]
-    ids = [c for c in DICTIONARY_COLUMNS if c in names]
-    pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
-    whole = pf.read_row_group(unit.row_group, columns=ids)
+    than once per batch (a file's dictionary page overflows for 100,000 users). `decoded`: the
+    whole row group, decoded ahead by `ReadAhead`."""
+    names, ids = _present(unit, columns)
     rest = [c for c in names if c not in ids] or names[:1]
+    if decoded is None:
+        pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
+        whole = pf.read_row_group(unit.row_group, columns=ids)
+        pieces = pf.iter_batches(BATCH_ROWS, row_groups=[unit.row_group], columns=rest)
+    else:
+        whole = decoded.result()
+        pieces = whole.select(rest).to_batches(BATCH_ROWS)
     at, keys = 0, dict(unit.keys)
-    for b in pf.iter_batches(BATCH_ROWS, row_groups=[unit.row_group], columns=rest):
+    for b in pieces:
         n = b.num_rows
         out = {c: whole[c].slice(at, n).combine_chunks() for c in ids}
         out.update({c: b.column(c) for c in rest})
         out.update({k: pa.array([keys[k]] * n, pa.string()) for k in columns if k not in names})
         at += n
         yield plain(pa.record_batch([out[c] for c in columns], names=list(columns)))
+
+
+class ReadAhead:
+    """The first units' row groups decoded whole on a thread of their own, while the caller
+    reads the small tables and imports pandas on one core: Parquet decoding releases the GIL,
+    so the other core is busy meanwhile. What it holds is bounded by `budget` bytes."""
+
+    ROW_BYTES = 100
+
+    def __init__(self, units: list[Unit], budget: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._ahead: dict[tuple, Future] = {}
+        for u in units:
+            budget -= u.rows * self.ROW_BYTES
+            if budget < 0:
+                break
+            self._ahead[(u.path, u.row_group)] = self._pool.submit(_decode, u)
+
+    def batches(self, unit: Unit) -> Iterator[pa.RecordBatch]:
+        return batches(unit, decoded=self._ahead.pop((unit.path, unit.row_group), None))
+
+    def close(self) -> None:
+        self._ahead.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _present(unit: Unit, columns) -> tuple[list[str], list[str]]:
+    """The columns the unit's file holds, and which of them are read as dictionaries."""
+    names = [c for c in columns if c in pq.read_schema(source(unit.path)).names]
+    return names, [c for c in DICTIONARY_COLUMNS if c in names]
+
+
+def _decode(unit: Unit) -> pa.Table:
+    names, ids = _present(unit, REQUEST_READ)
+    pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
+    return pf.read_row_group(unit.row_group, columns=names, use_threads=False)
 
 
 def plain(table):

@@ -71,12 +71,14 @@ class Scanned:
 Sink = Callable[[tuple, pa.RecordBatch], None]
 
 
-def scan_unit(unit: read.Unit, keys: Keys, sink: Sink | None = None) -> Scanned:
+def scan_unit(
+    unit: read.Unit, keys: Keys, sink: Sink | None = None, batches=read.batches
+) -> Scanned:
     out = Scanned()
     put = sink or (lambda key, batch: out.pieces.setdefault(key, []).append(batch))
     codes = _Codes(keys)
     try:
-        for b in read.batches(unit):
+        for b in batches(unit):
             _batch(b, keys, codes, out, put)
     except Exception as exc:  # noqa: BLE001 - a file that breaks mid-way is a message
         out.checker.add(unit.label, None, f"could not be read ({read._short(exc)})")

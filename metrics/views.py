@@ -5,12 +5,15 @@ underneath stay numpy."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from metrics.model import MICRO
 from metrics.periods import Period
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BANDS = ("< 20 %", "20–80 %", "≥ 80 %", "hit")
 
@@ -32,6 +35,8 @@ class Views:
 
     def bucket_users(self, first: date, last: date, teams=(), tools=()) -> pd.DataFrame:
         """The users behind a bar: everyone with counted requests or a limit hit in the days."""
+        import pandas as pd
+
         use = self.per_user(first, last, teams, tools)
         codes = np.flatnonzero((use["requests"] > 0) | (use["hits"] > 0))
         b, t = use["builtin"][codes], use["topup"][codes]
@@ -51,6 +56,8 @@ class Views:
     def standings(self, as_of: date | None = None, teams=(), back: int = 0) -> pd.DataFrame:
         """Each license valid at the end of `as_of`, in its current quota period (or `back`
         periods earlier): spent against the allowance in force then."""
+        import pandas as pd
+
         as_of = as_of or self.today()
         s = self.spending(as_of, back)
         lic = self.tables.licenses
@@ -88,6 +95,8 @@ class Views:
         """One row per user: use in the period, and where they stand at its end. With several
         licenses, every allowance column describes the same one, the fullest (highest share
         used); `licenses` says how many the user holds."""
+        import pandas as pd
+
         team_ok = self.team_mask(teams)
         codes = np.arange(self.n_users) if team_ok is None else np.flatnonzero(team_ok)
         use = self.per_user(period.start, period.end, teams)
@@ -128,6 +137,8 @@ class Views:
         """One row per user for seat planning: licensed at the end of `as_of`, ever active,
         last active day, and the share of the allowance used in the last whole quota period
         (the fullest license; `band` is one of BANDS, or None without a license then)."""
+        import pandas as pd
+
         team_ok = self.team_mask(teams)
         codes = np.arange(self.n_users) if team_ok is None else np.flatnonzero(team_ok)
         ever = self.per_user(self.first_day or as_of, as_of, teams)

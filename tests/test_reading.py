@@ -193,3 +193,26 @@ def test_partitions_and_spilling_change_no_number(tmp_path, memory, monkeypatch)
     assert len(ds._parts) > (5 if memory < 1 << 30 else 0)
     period = metrics.Period(date(2026, 1, 1), date(2026, 3, 31))
     assert ds.report(period).to_json() == reference.report(root, period.start, period.end)
+
+
+def test_units_decoded_ahead_read_as_streamed_ones(tmp_path, monkeypatch):
+    """The first units are decoded whole ahead of the scan, the rest streamed in batches; the
+    rows and every number are the same whichever way a unit was read."""
+    users, licenses, reqs, topups = _org(6_000)
+    root = _write(tmp_path, users, licenses, reqs, topups, partitioned=True)
+    units, _ = read.request_units(metrics.rules.Checker(), root)
+    budget = 3 * 1_300 * read.ReadAhead.ROW_BYTES  # the first three units, not the rest
+    ahead = read.ReadAhead(units, budget)
+    assert len(ahead._ahead) == 3 < len(units)
+    for unit in units:
+        streamed = pa.Table.from_batches(list(read.batches(unit)))
+        early = pa.Table.from_batches(list(ahead.batches(unit)))
+        assert early.equals(streamed), unit.label
+    ahead.close()
+    reports = []
+    for row_bytes in (read.ReadAhead.ROW_BYTES, 1 << 40):  # all ahead, none ahead
+        monkeypatch.setattr(read.ReadAhead, "ROW_BYTES", row_bytes)
+        period = metrics.Period(date(2026, 1, 1), date(2026, 3, 31))
+        reports.append(metrics.open_dataset(root, cache_dir=False).report(period).to_json())
+    assert reports[0] == reports[1]
+    assert reports[0] == reference.report(root, date(2026, 1, 1), date(2026, 3, 31))
