@@ -171,7 +171,7 @@ def chart_or_empty(value, empty_text: str, chart_fn, chart: str, hits: bool = Fa
     # Redrawn in place on a filter change (the fast path); a new pick, or a pick dropped, is a
     # new chart, so no selection outlives the bar it named.
     key = f"chart_{chart}" + (f"_{bucket.first}_{bucket.last}" if bucket else "")
-    st.altair_chart(
+    components.altair_chart(
         chart_fn(frame, report.granularity, subtitle, (str(bucket.first), str(bucket.last)))
         if bucket
         else chart_fn(frame, report.granularity, subtitle),
