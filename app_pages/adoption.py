@@ -99,12 +99,13 @@ SUMMARY = {
 
 
 def header(title: str, help_text: str, chart: str) -> None:
+    """The chart's CSV is written when it is clicked, not on every filter change."""
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.subheader(title, help=help_text, anchor=False)
     left.caption(SUMMARY[chart])
     right.download_button(
         "CSV",
-        charts.series_csv(frame, chart, filters.price),
+        functools.partial(charts.series_csv, frame, chart, filters.price),
         file_name=f"{chart}_{period.start}_{period.end}.csv",
         mime="text/csv",
         icon=":material/download:",
