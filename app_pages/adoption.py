@@ -99,12 +99,13 @@ SUMMARY = {
 
 
 def header(title: str, help_text: str, chart: str) -> None:
+    """The chart's CSV is written when it is clicked, not on every filter change."""
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.subheader(title, help=help_text, anchor=False)
     left.caption(SUMMARY[chart])
     right.download_button(
         "CSV",
-        charts.series_csv(frame, chart, filters.price),
+        functools.partial(charts.series_csv, frame, chart, filters.price),
         file_name=f"{chart}_{period.start}_{period.end}.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -171,7 +172,7 @@ def chart_or_empty(value, empty_text: str, chart_fn, chart: str, hits: bool = Fa
     # Redrawn in place on a filter change (the fast path); a new pick, or a pick dropped, is a
     # new chart, so no selection outlives the bar it named.
     key = f"chart_{chart}" + (f"_{bucket.first}_{bucket.last}" if bucket else "")
-    st.altair_chart(
+    components.altair_chart(
         chart_fn(frame, report.granularity, subtitle, (str(bucket.first), str(bucket.last)))
         if bucket
         else chart_fn(frame, report.granularity, subtitle),

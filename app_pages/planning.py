@@ -124,7 +124,7 @@ with st.container(border=True):
     chart_col, numbers_col = st.columns([3, 2])
     with chart_col:
         if bands["users"].sum():
-            st.altair_chart(
+            components.altair_chart(
                 charts.bands_chart(bands, [f"{ds.name} · {who}"]),
                 key="bands_chart",
                 width="stretch",

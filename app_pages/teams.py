@@ -143,7 +143,7 @@ with st.container(border=True):
         drawn = rows["adoption"].notna()
         subtitle = [f"{ds.name} · {charts.day_range(period.start, period.end)}"]
         if drawn.any():
-            st.altair_chart(
+            components.altair_chart(
                 charts.adoption_chart(rows, org.adoption, subtitle),
                 on_select=functools.partial(
                     pick_from_chart, dict(zip(rows["label"], rows["team"], strict=True))

@@ -220,14 +220,15 @@ class Dataset(Views):
             lo = 0 if first is None else day.searchsorted(as_day(day_number(first)))
             hi = None if last is None else day.searchsorted(as_day(day_number(last)), "right")
             rows = {n: v[lo:hi] for n, v in rows.items()}
+            if hits:  # few rows hit a limit: only theirs look up their users
+                hit = np.flatnonzero(rows["hits"] > 0)
+                rows = {n: v[hit] for n, v in rows.items()}
             rows["user"] = self.tables.licenses.owner[rows["license"]]
             mask = None
             if team_ok is not None:
                 mask = team_ok[rows["user"]]
             if tool_ok is not None:
                 mask = _and(mask, tool_ok[rows["tool"]])
-            if hits:
-                mask = _and(mask, rows["hits"] > 0)
             if columns is not None:
                 rows = {n: rows[n] for n in (*columns, "user")}
             yield rows if mask is None else {n: v[mask] for n, v in rows.items()}

@@ -175,6 +175,42 @@ def test_a_picked_bucket_is_selected_when_the_chart_is_drawn(report):
     assert param["value"] == [{"first": "2026-02-01", "last": "2026-02-28"}]
 
 
+def _draw(frame, granularity, pick, streamlits_own):
+    import streamlit as st
+
+    from ui import charts, components
+
+    draw = st.altair_chart if streamlits_own else components.altair_chart
+    for build in (charts.active_users_chart, charts.credits_chart, charts.limit_hits_chart):
+        chart = build(frame, granularity, ["Org · Jan 21 – Feb 28, 2026"], pick)
+        draw(chart, on_select="rerun", selection_mode=charts.SELECTION, key=build.__name__)
+
+
+@pytest.mark.parametrize("pick", [None, ("2026-02-01", "2026-02-28")])
+def test_the_app_draws_the_very_chart_st_altair_chart_draws(report, pick):
+    """`components.altair_chart` leaves out only Altair's schema check: the spec, its datasets,
+    the element's id and its selection are those of `st.altair_chart`, so clicks and in-place
+    updates behave the same."""
+    from streamlit.testing.v1 import AppTest
+
+    drawn = []
+    for streamlits_own in (True, False):
+        at = AppTest.from_function(
+            _draw, args=(report.frame(), report.granularity, pick, streamlits_own)
+        )
+        at.run()
+        assert not at.exception
+        drawn.append(
+            [
+                (c.proto.id, c.proto.spec, list(c.proto.selection_mode))
+                + tuple((d.name, d.data.data) for d in c.proto.datasets)
+                for c in at.get("vega_lite_chart")
+            ]
+        )
+    assert len(drawn[0]) == 3
+    assert drawn[0] == drawn[1]
+
+
 def test_day_range():
     assert charts.day_range(date(2026, 1, 5), date(2026, 1, 5)) == "Jan 5, 2026"
     assert charts.day_range(date(2025, 12, 29), date(2026, 1, 4)) == "Dec 29, 2025 – Jan 4, 2026"

@@ -18,6 +18,11 @@ import pandas as pd
 
 from metrics import Granularity
 
+# Altair also checks every schema object as it is built, only to fail earlier: the tests'
+# to_dict() validates whole charts, and the app draws them unchecked
+# (`ui.components.altair_chart`).
+alt.utils.schemapi.disable_debug_mode()
+
 ACTIVE = "#7B61FF"
 BUILTIN = "#5B8DEF"
 TOPUP = "#FF9F43"
@@ -117,9 +122,13 @@ def _selection(pick: tuple[str, str] | None) -> alt.Parameter:
     return alt.selection_point(name=SELECTION, fields=["first", "last"], on="click", value=value)
 
 
-def _dimmed(sel: alt.Parameter):
-    """A clicked bar stays as it is and the others fade, on top of the partial-bucket opacity."""
-    return alt.condition(sel, alt.value(1.0), alt.value(0.3))
+def _dimmed(sel: alt.Parameter, faded: float = 0.3) -> alt.FillOpacityValue:
+    """A clicked bar stays as it is and the others fade, on top of the partial-bucket opacity.
+
+    The channel itself rather than `alt.condition`'s dict, which `encode` would match against
+    every class of the Vega-Lite schema, on every rerun, to find this one.
+    """
+    return alt.FillOpacityValue(faded, condition={"param": sel.name, "value": 1.0})
 
 
 def _title(text: str, granularity: Granularity, subtitle: Sequence[str]) -> alt.TitleParams:
@@ -332,7 +341,7 @@ def adoption_chart(
                     title=None, orient="top", direction="horizontal", labelLimit=0, padding=0
                 ),
             ),
-            fillOpacity=alt.condition(sel, alt.value(1.0), alt.value(0.35)),
+            fillOpacity=_dimmed(sel, 0.35),
             tooltip=[
                 alt.Tooltip("label:N", title="Team"),
                 alt.Tooltip("adoption:Q", title="Adoption", format=".1%"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -82,6 +83,25 @@ def metric(
         delta_description=compare.text,
         help=help,
     )
+
+
+class _Unvalidated:
+    """An Altair chart that hands Streamlit its Vega-Lite unchecked. The builders' output is
+    validated against the schema by the chart tests; checking it again on every rerun costs
+    about as much as building the chart."""
+
+    def __init__(self, chart: alt.TopLevelMixin) -> None:
+        self.chart = chart
+
+    def to_dict(self, **kwargs) -> dict:
+        return self.chart.to_dict(validate=False, **kwargs)
+
+
+def altair_chart(chart: alt.TopLevelMixin, **kwargs):
+    """`st.altair_chart` without the schema check: Streamlit converts the chart itself (its
+    datasets, names and selections), so the element, its key and its `on_select` are exactly
+    those of `st.altair_chart(chart)`."""
+    return st.altair_chart(_Unvalidated(chart), **kwargs)
 
 
 def empty_state(what: str, period, first_day, last_day) -> None:
