@@ -127,10 +127,6 @@ def _buckets_of(day: np.ndarray, firsts: np.ndarray) -> tuple[np.ndarray, np.nda
     return starts, np.repeat(np.arange(len(firsts)), np.diff(np.r_[starts, len(day)]))
 
 
-def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
-    return other if mask is None else mask & other
-
-
 def sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Exact int64 sums of the runs of `values` that begin at `starts` (runs may be empty)."""
     out = np.zeros(len(starts), np.int64)
@@ -224,14 +220,15 @@ class Dataset(Views):
                 hit = np.flatnonzero(rows["hits"] > 0)
                 rows = {n: v[hit] for n, v in rows.items()}
             rows["user"] = self.tables.licenses.owner[rows["license"]]
-            mask = None
-            if team_ok is not None:
-                mask = team_ok[rows["user"]]
-            if tool_ok is not None:
-                mask = _and(mask, tool_ok[rows["tool"]])
+            masks = [
+                ok[rows[c]] for ok, c in ((team_ok, "user"), (tool_ok, "tool")) if ok is not None
+            ]
             if columns is not None:
                 rows = {n: rows[n] for n in (*columns, "user")}
-            yield rows if mask is None else {n: v[mask] for n, v in rows.items()}
+            if masks:
+                keep = np.logical_and.reduce(masks)
+                rows = {n: v[keep] for n, v in rows.items()}
+            yield rows
 
     # -- the contract's three metrics ----------------------------------------------------------
 
