@@ -29,7 +29,6 @@ from metrics.rules import (
     Checker,
     check_table,
     nulls,
-    refers_rule,
     report_duplicates,
     text,
 )
@@ -140,8 +139,7 @@ def _small_tables(chk: Checker, root: Path, name: str, tz: str, unit: str) -> Ta
     check_table(chk, "licenses.parquet", lic, license_ids)
     c = read.columns(chk, "licenses.parquet", lic, unit, license_ids)
     owner = read.codes(c["user_id"], user_ids)
-    missing = (owner < 0) & ~nulls(c["user_id"])
-    chk.rows("licenses.parquet", "user_id", refers_rule("users.parquet"), missing, license_ids)
+    chk.missing("licenses.parquet", "user_id", (owner < 0) & ~nulls(c["user_id"]), license_ids)
     span = 30 * 86_400 * read.TICKS[unit]
     anchor = c["cycle_anchor"]
     phase = np.where(anchor == read.NEVER, ledger.NO_CYCLE, np.mod(anchor, span))

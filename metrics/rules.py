@@ -85,10 +85,6 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
 REQUEST_READ = ("request_id", "ts", "user_id", "license_id", "tool", "credits")
 
 
-def refers_rule(file: str) -> str:
-    return f"must exist in {file}"
-
-
 @dataclass
 class Checker:
     """Broken rules so far, mergeable so that parts checked apart (threads, Dask workers) add up
@@ -106,6 +102,11 @@ class Checker:
         bad = int(np.count_nonzero(mask))
         if bad:
             self.add(file, column, rule, bad, labels(np.flatnonzero(mask)[:EXAMPLES]))
+
+    def missing(self, file, column, mask: np.ndarray, labels) -> None:
+        """Records the rows of a column that name no row of the file its declaration refers to."""
+        (col,) = (c for c in SCHEMAS[file] if c.name == column and c.refers)
+        self.rows(file, column, f"must exist in {col.refers}", mask, labels)
 
     def merge(self, other: Checker) -> None:
         for key, (rows, examples) in other.found.items():

@@ -27,7 +27,6 @@ from metrics.rules import (
     check_table,
     nulls,
     numbers,
-    refers_rule,
     text,
 )
 
@@ -97,10 +96,10 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     credit, bad_credit = check_table(chk, f, b, labels, unique=False)["credits"]
     lic = codes.licenses(lic_col)
     known = lic >= 0
-    chk.rows(f, "license_id", refers_rule("licenses.parquet"), ~known & ~nulls(lic_col), labels)
+    chk.missing(f, "license_id", ~known & ~nulls(lic_col), labels)
     owner = np.where(known, keys.owner[np.maximum(lic, 0)] if len(keys.owner) else -1, -1)
     user = _users(user_col, owner, keys.users)
-    chk.rows(f, "user_id", refers_rule("users.parquet"), (user < 0) & ~nulls(user_col), labels)
+    chk.missing(f, "user_id", (user < 0) & ~nulls(user_col), labels)
     chk.rows(f, "license_id", BELONGS, known & (user >= 0) & (owner != user), labels)
     counted, tool = codes.tools(tool_col)
     spends = counted & (credit > 0) & ~bad_credit
