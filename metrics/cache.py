@@ -72,6 +72,14 @@ def key(root: Path, timezone: str) -> str:
     return h.hexdigest()[:32]
 
 
+def has(folder: Path | None, key: str) -> bool:
+    """Whether an entry is there to try; like `load`, an unreadable cache only costs speed."""
+    try:
+        return folder is not None and (folder / key / "meta.json").is_file()
+    except OSError:
+        return False
+
+
 def load(folder: Path, key: str, parts) -> bool:
     """Adds the cached ledger's partitions to `parts` (a `dataset.Parts`), one at a time;
     False when there is no entry or it does not read back whole."""

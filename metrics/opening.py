@@ -81,7 +81,7 @@ def open_dataset(
     units, unit = found or ([], "us")
     folder = None if cache_dir is False else Path(cache_dir or cache.default_dir())
     limit = memory_setting(memory)
-    cached = folder is not None and (folder / key).is_dir()
+    cached = cache.has(folder, key)
     ahead = read.ReadAhead([] if scheduler or cached else units, limit // 8)
     try:
         tables = _small_tables(chk, root, name, tz, unit)

@@ -152,6 +152,13 @@ def test_an_unwritable_cache_costs_nothing_but_speed(tmp_path):
     assert blocker.read_text() == "not a directory"
 
 
+def test_a_cache_folder_the_system_refuses_costs_nothing_but_speed(tmp_path):
+    root = worked_example(tmp_path / "ds")
+    too_long = tmp_path / ("x" * 300) / "cache"  # a name longer than any file system allows
+    ds = metrics.open_dataset(root, cache_dir=too_long)
+    assert ds.report(PERIOD).credits.total == 18.0
+
+
 @pytest.mark.parametrize("memory", [None, 64 << 20])
 def test_a_ledger_beyond_the_memory_setting_is_answered_from_disk_alike(tmp_path, memory):
     root = worked_example(tmp_path / "ds")
