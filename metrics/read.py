@@ -197,14 +197,17 @@ def batches(
     dictionaries: one dictionary per row group, so an id is looked up once per row group rather
     than once per batch (a file's dictionary page overflows for 100,000 users). `decoded`: the
     whole row group, decoded ahead by `ReadAhead`."""
-    names, ids = _present(unit, columns)
-    rest = [c for c in names if c not in ids] or names[:1]
     if decoded is None:
+        names, ids = _present(unit, columns)
+        rest = [c for c in names if c not in ids] or names[:1]
         pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
         whole = pf.read_row_group(unit.row_group, columns=ids)
         pieces = pf.iter_batches(BATCH_ROWS, row_groups=[unit.row_group], columns=rest)
     else:
         whole = decoded.result()
+        names = [c for c in columns if c in whole.column_names]
+        ids = [c for c in DICTIONARY_COLUMNS if c in names]
+        rest = [c for c in names if c not in ids] or names[:1]
         pieces = whole.select(rest).to_batches(BATCH_ROWS)
     at, keys = 0, dict(unit.keys)
     for b in pieces:
@@ -225,15 +228,18 @@ class ReadAhead:
 
     def __init__(self, units: list[Unit], budget: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1)
-        self._ahead: dict[tuple, Future] = {}
+        self._ahead: dict[Unit, Future] = {}
         for u in units:
             budget -= u.rows * self.ROW_BYTES
             if budget < 0:
                 break
-            self._ahead[(u.path, u.row_group)] = self._pool.submit(_decode, u)
+            self._ahead[u] = self._pool.submit(_decode, u)
 
     def batches(self, unit: Unit) -> Iterator[pa.RecordBatch]:
-        return batches(unit, decoded=self._ahead.pop((unit.path, unit.row_group), None))
+        decoded = self._ahead.pop(unit, None)
+        if decoded is not None and decoded.cancel():
+            decoded = None  # not begun yet: streamed here rather than waited for
+        return batches(unit, decoded=decoded)
 
     def close(self) -> None:
         self._ahead.clear()
