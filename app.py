@@ -18,9 +18,15 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
+import altair as alt  # noqa: E402
+
 import metrics  # noqa: E402
 from ui import cost, data, safety, state  # noqa: E402
 from ui.charts import day_range  # noqa: E402
+
+# Altair checks every schema object as it is built, only to fail earlier than to_dict() would:
+# the chart tests validate whole charts, and the app draws them unchecked (ui.components).
+alt.utils.schemapi.disable_debug_mode()
 
 LAST_GOOD_KEY = "_last_good_dataset"
 

@@ -18,11 +18,6 @@ import pandas as pd
 
 from metrics import Granularity
 
-# Altair also checks every schema object as it is built, only to fail earlier: the tests'
-# to_dict() validates whole charts, and the app draws them unchecked
-# (`ui.components.altair_chart`).
-alt.utils.schemapi.disable_debug_mode()
-
 ACTIVE = "#7B61FF"
 BUILTIN = "#5B8DEF"
 TOPUP = "#FF9F43"
