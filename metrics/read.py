@@ -198,16 +198,13 @@ def batches(
     than once per batch (a file's dictionary page overflows for 100,000 users). `decoded`: the
     whole row group, decoded ahead by `ReadAhead`."""
     if decoded is None:
-        names, ids = _present(unit, columns)
-        rest = [c for c in names if c not in ids] or names[:1]
+        names, ids, rest = _layout(columns, pq.read_schema(source(unit.path)).names)
         pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
         whole = pf.read_row_group(unit.row_group, columns=ids)
         pieces = pf.iter_batches(BATCH_ROWS, row_groups=[unit.row_group], columns=rest)
     else:
         whole = decoded.result()
-        names = [c for c in columns if c in whole.column_names]
-        ids = [c for c in DICTIONARY_COLUMNS if c in names]
-        rest = [c for c in names if c not in ids] or names[:1]
+        names, ids, rest = _layout(columns, whole.column_names)
         pieces = whole.select(rest).to_batches(BATCH_ROWS)
     at, keys = 0, dict(unit.keys)
     for b in pieces:
@@ -246,14 +243,16 @@ class ReadAhead:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _present(unit: Unit, columns) -> tuple[list[str], list[str]]:
-    """The columns the unit's file holds, and which of them are read as dictionaries."""
-    names = [c for c in columns if c in pq.read_schema(source(unit.path)).names]
-    return names, [c for c in DICTIONARY_COLUMNS if c in names]
+def _layout(columns, available) -> tuple[list[str], list[str], list[str]]:
+    """Of `columns`, those `available`, which of them are read as dictionaries, and the others
+    (at least one column, so that batches still count the rows)."""
+    names = [c for c in columns if c in available]
+    ids = [c for c in DICTIONARY_COLUMNS if c in names]
+    return names, ids, [c for c in names if c not in ids] or names[:1]
 
 
 def _decode(unit: Unit) -> pa.Table:
-    names, ids = _present(unit, REQUEST_READ)
+    names, ids, _ = _layout(REQUEST_READ, pq.read_schema(source(unit.path)).names)
     pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
     return pf.read_row_group(unit.row_group, columns=names, use_threads=False)
 
