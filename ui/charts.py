@@ -282,8 +282,7 @@ def series_csv(frame: pd.DataFrame, chart: str, price=None) -> bytes:
     for col in SERIES_COLUMNS[chart]:
         out[col] = frame[col].to_numpy()
     if chart == "credits" and price is not None:
-        out[price.column()] = (frame["total"].to_numpy() * price.per_credit).round(2)
-        out["price_per_credit"] = price.per_credit
+        out = out.assign(**price.estimate_columns(frame["total"].to_numpy()))
     return out.to_csv(index=False).encode()
 
 
