@@ -103,15 +103,13 @@ def header(title: str, help_text: str, chart: str) -> None:
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.subheader(title, help=help_text, anchor=False)
     left.caption(SUMMARY[chart])
-    right.download_button(
+    components.csv_button(
         "CSV",
         functools.partial(charts.series_csv, frame, chart, filters.price),
-        file_name=f"{chart}_{period.start}_{period.end}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
+        f"{chart}_{period.start}_{period.end}.csv",
         key=f"csv_{chart}",
         help="This chart's series, one row per bucket",
+        at=right,
     )
 
 

@@ -159,11 +159,13 @@ def table_key(name: str, frame: pd.DataFrame) -> str:
     return f"{name}_{digest:08x}"
 
 
-def csv_button(label: str, frame: pd.DataFrame, file_name: str, key=None, help=None) -> None:
-    """A download of `frame` whose text cells cannot run as formulas in a spreadsheet."""
-    st.download_button(
+def csv_button(label: str, frame, file_name: str, key=None, help=None, at=st) -> None:
+    """A download of `frame` whose text cells cannot run as formulas in a spreadsheet; or of
+    what a function writes when the button is clicked (a chart's series, which has no text),
+    so that a filter change does not build every file; `at`: the column to draw it in."""
+    at.download_button(
         label,
-        safety.csv_bytes(frame),
+        frame if callable(frame) else safety.csv_bytes(frame),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",
