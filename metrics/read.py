@@ -39,7 +39,7 @@ from metrics.rules import (
 
 BATCH_ROWS = 262144
 JSON_LIMIT = 1 << 20
-DICTIONARY_COLUMNS = ("license_id", "tool")
+DICTIONARY_COLUMNS = ("user_id", "license_id", "tool")
 TICKS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 # 0001-01-01 and 10000-01-01 as seconds since the epoch.
 FIRST_S, END_S = -62_135_596_800, 253_402_300_800

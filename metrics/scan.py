@@ -98,7 +98,7 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     known = lic >= 0
     chk.missing(f, "license_id", ~known & ~nulls(lic_col), labels)
     owner = np.where(known, keys.owner[np.maximum(lic, 0)] if len(keys.owner) else -1, -1)
-    user = _users(user_col, owner, keys.users)
+    user = codes.users(user_col)
     chk.missing(f, "user_id", (user < 0) & ~nulls(user_col), labels)
     chk.rows(f, "license_id", BELONGS, known & (user >= 0) & (owner != user), labels)
     counted, tool = codes.tools(tool_col)
@@ -163,32 +163,13 @@ def exact_sum(micro: np.ndarray) -> int:
     return (int(np.sum(micro >> 20)) << 20) + int(np.sum(micro & 0xFFFFF))
 
 
-def _users(values: pa.Array, owner: np.ndarray, users: pa.Array) -> np.ndarray:
-    """Each row's user code. A request's user is, but for a broken row, its license's owner:
-    comparing the two as text is far cheaper than looking up 100,000 user ids; only the rows
-    that differ are looked up."""
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    user = np.full(len(values), -1, np.int32)
-    if len(users):
-        expected = users.take(np.maximum(owner, 0)).cast(values.type)
-        same = pc.equal(values, expected).fill_null(False).to_numpy(zero_copy_only=False)
-        same &= owner >= 0
-        user[same] = owner[same]
-        other = np.flatnonzero(~same)
-    else:
-        other = np.arange(len(values))
-    if len(other):
-        user[other] = read.codes(values.take(other), users)
-    return user
-
-
 class _Codes:
     """Per-row codes of the string columns, computed once per distinct value: the batches of
     one row group share their dictionaries."""
 
     def __init__(self, keys: Keys) -> None:
         self.licenses = _PerValue(lambda d: (read.codes(d, keys.licenses),))
+        self.users = _PerValue(lambda d: (read.codes(d, keys.users),))
         self.tools = _PerValue(_tool_codes)
 
 
