@@ -357,27 +357,17 @@ class Dataset(Views):
         last = np.minimum(last, day_number(date.max))  # a cycle running past 9999-12-31
         return {"qp": qp, "first": first, "last": last, "now": judged}
 
-    def spending(self, as_of: date, back: int = 0, history: date | None = None) -> dict:
+    def spending(self, as_of: date, back: int = 0) -> dict:
         """Per license, in the quota period `quota_periods_at` gives, through `as_of`: micro-
-        credits spent (builtin, topup) and hits; with `history`, also its daily spending from
-        that day to `as_of` (a license-by-day matrix)."""
+        credits spent (builtin, topup) and hits."""
         cur = self.quota_periods_at(as_of, back)
         n = len(self.tables.licenses)
         out = {k: np.zeros(n, np.int64) for k in ("builtin", "topup", "hits")}
         lo = from_day(int(cur["first"].min(initial=day_number(as_of))))
-        if history is not None:
-            lo = min(lo, history)
-            daily = np.zeros((n, day_number(as_of) - day_number(history) + 1), np.int64)
         for r in self._rows(lo, as_of):
             now = r["qp"] == cur["qp"][r["license"]]
             for k in out:
                 np.add.at(out[k], r["license"][now], r[k][now])
-            if history is not None:
-                seen = r["day"] >= day_number(history)
-                at = (r["license"][seen], r["day"][seen] - day_number(history))
-                np.add.at(daily, at, r["builtin"][seen] + r["topup"][seen])
-        if history is not None:
-            out["daily"] = daily
         return {**out, **{f"period_{k}": v for k, v in cur.items()}}
 
     def forecast(self, as_of: date, teams=()):
