@@ -313,7 +313,7 @@ class Spill:
     def put(self, key: tuple, batch: pa.RecordBatch) -> None:
         with self.lock:
             self.memory.setdefault(key, []).append(batch)
-            self.held += batch.get_total_buffer_size()
+            self.held += batch.nbytes
             if self.limit and self.held > self.limit:
                 for k in list(self.memory):
                     self._write(k)
@@ -327,7 +327,7 @@ class Spill:
             self.files[key] = (pa.ipc.new_stream(str(path), schema), path)
         for batch in self.memory.pop(key):
             self.files[key][0].write_batch(batch)
-            self.held -= batch.get_total_buffer_size()
+            self.held -= batch.nbytes
 
     def get(self, key) -> list[pa.RecordBatch]:
         out = []
@@ -341,4 +341,4 @@ class Spill:
 
     def drop(self, key) -> None:
         with self.lock:
-            self.held -= sum(b.get_total_buffer_size() for b in self.memory.pop(key, []))
+            self.held -= sum(b.nbytes for b in self.memory.pop(key, []))

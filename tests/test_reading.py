@@ -195,6 +195,23 @@ def test_partitions_and_spilling_change_no_number(tmp_path, memory, monkeypatch)
     assert ds.report(period).to_json() == reference.report(root, period.start, period.end)
 
 
+def test_the_spill_counts_each_partition_piece_at_its_own_size():
+    """A scanned batch is cut into one slice per partition; each slice weighs its own rows, not
+    the whole batch, so what fits the limit stays in memory and the rest goes to disk whole."""
+    rows = pa.record_batch([pa.array(np.arange(40_000, dtype=np.int64))], names=["ts"])
+    spill = metrics.opening.Spill(limit=rows.nbytes + 1_000)
+    try:
+        for p in range(40):  # 40 partitions of 1,000 rows: together the batch, under the limit
+            spill.put(("rows", p), rows.slice(p * 1_000, 1_000))
+        assert not spill.files and spill.held == rows.nbytes
+        spill.put(("rows", 0), rows.slice(0, 1_000))  # now beyond it: everything is written
+        assert not spill.memory and spill.held == 0
+        assert [b.num_rows for b in spill.get(("rows", 0))] == [1_000, 1_000]
+        assert spill.get(("rows", 39))[0].equals(rows.slice(39_000, 1_000))
+    finally:
+        spill.close()
+
+
 def test_units_decoded_ahead_read_as_streamed_ones(tmp_path, monkeypatch):
     """The first units are decoded whole ahead of the scan, the rest streamed in batches; the
     rows and every number are the same whichever way a unit was read."""
