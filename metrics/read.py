@@ -195,13 +195,15 @@ def batches(
 ) -> Iterator[pa.RecordBatch]:
     """The unit's rows in batches. The id columns of the whole row group are read at once, as
     dictionaries: one dictionary per row group, so an id is looked up once per row group rather
-    than once per batch (a file's dictionary page overflows for 100,000 users). `decoded`: the
-    whole row group, decoded ahead by `ReadAhead`."""
+    than once per batch (a file's dictionary page overflows for 100,000 users). One Arrow thread:
+    the scan already reads a unit per core. `decoded`: the row group decoded by `ReadAhead`."""
     if decoded is None:
         names, ids, rest = _layout(columns, pq.read_schema(source(unit.path)).names)
         pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
-        whole = pf.read_row_group(unit.row_group, columns=ids)
-        pieces = pf.iter_batches(BATCH_ROWS, row_groups=[unit.row_group], columns=rest)
+        whole = pf.read_row_group(unit.row_group, columns=ids, use_threads=False)
+        pieces = pf.iter_batches(
+            BATCH_ROWS, row_groups=[unit.row_group], columns=rest, use_threads=False
+        )
     else:
         whole = decoded.result()
         names, ids, rest = _layout(columns, whole.column_names)
