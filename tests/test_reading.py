@@ -183,6 +183,30 @@ def test_increasing_range_compares_ids_as_strings():
     assert span(["only-one-id"]) == ("only-one-id", "only-one-id")
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_user_codes_checked_against_the_owner_equal_a_full_lookup(seed):
+    """A row's user code is found by comparing its user_id with its license's owner first; rows
+    whose owner is wrong or unknown, unknown users, nulls, and entries that first appear in a
+    later batch must all end with the code a plain lookup among all users gives."""
+    rng = np.random.default_rng(seed)
+    users = pa.array([f"u{i:04d}" for i in range(50)])
+    names = [f"u{i:04d}" for i in range(60)] + [None]  # ten ids no user has, and null
+    codes = scan._Users(users)
+    dictionary = pa.array(names[:-1])
+    for batch in range(4):  # batches of one row group share the dictionary
+        picked = rng.integers(0, 30 + 10 * batch, 500)  # later batches bring new entries
+        picked[rng.random(500) < 0.05] = len(names) - 1
+        values = pa.DictionaryArray.from_arrays(
+            pa.array(np.where(picked == len(names) - 1, -1, picked), mask=picked == 60),
+            dictionary,
+        )
+        owner = np.where(picked < 50, picked, -1)
+        wrong = rng.random(500) < 0.2
+        owner[wrong] = rng.integers(-1, 50, wrong.sum())
+        expected = read.codes(values.dictionary_decode(), users)
+        assert (codes(values, owner) == expected).all()
+
+
 @pytest.mark.parametrize("memory", [64 << 20, 2 << 30])
 def test_partitions_and_spilling_change_no_number(tmp_path, memory, monkeypatch):
     """A tiny memory setting splits the requests into many partitions spilled to disk."""
