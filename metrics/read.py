@@ -290,8 +290,10 @@ def columns(chk: Checker, file: str, table: pa.Table, unit: str, labels) -> dict
 
 
 def codes(values: pa.Array, keys: pa.Array) -> np.ndarray:
-    """Each value's row in `keys` (-1: absent or null), compared as bytes."""
-    found = pc.index_in(pc.cast(values, pa.large_binary()), value_set=keys.cast(pa.large_binary()))
+    """Each value's row in `keys` (-1: absent or null; a null matches nothing), compared as
+    bytes."""
+    binary = keys.cast(pa.large_binary())
+    found = pc.index_in(pc.cast(values, pa.large_binary()), value_set=binary, skip_nulls=True)
     return numbers(found, -1).astype(np.int32)
 
 

@@ -206,10 +206,11 @@ class _PerValue:
 
 
 class _Users:
-    """Each row's user code. But in a broken row, a request's user is its license's owner, so
-    a dictionary entry is first compared with the owner of a row naming it, and only entries
-    that differ are looked up among all users: a lookup hashes every user id, once per row
-    group, which at 100,000 users cost a quarter of the scan."""
+    """Each row's user code, as `read.codes` gives it. Except in a broken row, a request's user
+    is its license's owner, so a dictionary entry is first compared with the owner of a row
+    naming it, and only entries that differ are looked up among all users: a lookup hashes every
+    user id, once per row group, which at 100,000 users cost a quarter of the scan. `owner`
+    comes from `read.codes` too, so with repeated user ids both name the first."""
 
     UNKNOWN = -2
 

@@ -207,6 +207,16 @@ def test_user_codes_checked_against_the_owner_equal_a_full_lookup(seed):
         assert (codes(values, owner) == expected).all()
 
 
+def test_a_null_id_names_nobody_even_where_a_key_is_null():
+    """users.parquet may not hold a null user_id, but when a rejected one does, a request's
+    null user_id must not match it, or a rule would be counted on a row that has no user."""
+    users = pa.array(["u0", None, "u2"])
+    values = pa.array(["u2", None, "u0", None])
+    assert read.codes(values, users).tolist() == [2, -1, 0, -1]
+    owner = np.array([2, 1, 0, 1])
+    assert scan._Users(users)(values, owner).tolist() == [2, -1, 0, -1]
+
+
 @pytest.mark.parametrize("memory", [64 << 20, 2 << 30])
 def test_partitions_and_spilling_change_no_number(tmp_path, memory, monkeypatch):
     """A tiny memory setting splits the requests into many partitions spilled to disk."""

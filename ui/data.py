@@ -93,8 +93,9 @@ def stamp(path: str | Path) -> str:
 
 def app_memory() -> int:
     """Bytes the engine may hold for the app (`AI_CONSOLE_APP_MEMORY_MB`): the ledger stays in
-    memory up to a quarter of it, and beyond that every answer re-reads temporary files, which
-    no filter change could afford. By default half of the machine's memory, at least 2 GB."""
+    memory up to a quarter of it less 512 MB, and beyond that every answer re-reads temporary
+    files, which no filter change could afford. By default half of the machine's memory, at
+    least 2 GB."""
     raw = os.environ.get(ENV_MEMORY)
     if raw:
         try:
