@@ -27,6 +27,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from metrics.cli import _size  # noqa: E402
+from metrics.opening import DEFAULT_MEMORY  # noqa: E402
 from tests.benchmarks.bench_metrics import timed  # noqa: E402
 from tests.browser.server import free_port  # noqa: E402
 
@@ -119,6 +121,12 @@ def main() -> None:
         print(
             f"  teams: {teams[0]:.2f} s, peak RSS {teams[1]:,.0f} MB; "
             f"forecast: {forecast[0]:.2f} s, peak RSS {forecast[1]:,.0f} MB"
+        )
+        setting = (_size(a.memory) if a.memory else DEFAULT_MEMORY) / 2**20
+        peak = max(r[1] for r in [*ours_runs, teams, forecast])
+        print(
+            f"  peak RSS of report, teams and forecast under the memory setting"
+            f" ({setting:,.0f} MB): {peak <= setting}"
         )
         if a.dask:
             print(f"  Dask, two local workers, same bytes: {dask_same(report)}")
