@@ -145,10 +145,13 @@ def test_markdown_and_html_in_names_show_as_text(page, server, hostile):
     assert page.locator('[data-testid="stMarkdownContainer"] a[href*="evil"]').count() == 0
     choose_team(page, team)
     wait_for_app(page)
-    caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first
+    found = '[data-testid="stMain"] [data-testid="stCaptionContainer"]'
+    caption = page.locator(found).first
+    # Queried again on every poll: a rerun may replace the caption's element after this line.
     page.wait_for_function(
-        "([el, team]) => el.innerText.replaceAll('\u2060', '').includes(team)",
-        arg=[caption.element_handle(), team],
+        "([found, team]) => document.querySelector(found)?.innerText"
+        ".replaceAll('\u2060', '').includes(team)",
+        arg=[found, team],
     )
     assert name in read(caption)
     page.get_by_role("link", name="Data").click()
