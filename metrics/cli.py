@@ -14,7 +14,7 @@ from datetime import date
 from metrics.dataset import Dataset
 from metrics.distributed import SchedulerError
 from metrics.model import DatasetError, Exact, Report, Tool, dumps
-from metrics.opening import memory_setting, open_dataset
+from metrics.opening import MIN_MEMORY, memory_setting, open_dataset
 from metrics.periods import Granularity, Period, PeriodName
 from metrics.read import valid_timezone
 
@@ -35,8 +35,8 @@ def _size(text: str) -> int:
         value = float(t.rstrip("KMG")) * units[t[-1] if t and t[-1] in "KMG" else ""]
     except (ValueError, KeyError):
         raise argparse.ArgumentTypeError(f"not a size such as 2GB or 512MB: {text!r}") from None
-    if value < 64 * 2**20:
-        raise argparse.ArgumentTypeError(f"at least 64MB, got {text!r}")
+    if value < MIN_MEMORY:
+        raise argparse.ArgumentTypeError(f"at least {MIN_MEMORY >> 20}MB, got {text!r}")
     return int(value)
 
 

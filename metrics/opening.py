@@ -35,6 +35,7 @@ from metrics.rules import (
 from metrics.scan import ROWS_SCHEMA, Keys, Scanned, route_hashes, scan_unit
 
 DEFAULT_MEMORY = 2 << 30
+MIN_MEMORY = 64 << 20  # the smallest setting, and the least the budgets below ever share
 # Held whatever the budgets: the interpreter and its libraries, the small tables and the row
 # groups the two scan threads decode (0.47 GB at 100,000 users). The budgets share the rest.
 RESERVED = 512 << 20
@@ -52,8 +53,11 @@ def memory_setting(memory: int | None = None) -> int:
         value = float(env) if env else DEFAULT_MEMORY / 2**20
     except ValueError:
         value = math.nan
-    if not value >= 64 or not math.isfinite(value):
-        raise ValueError(f"AI_CONSOLE_MEMORY_MB must be a number of megabytes, 64 or more: {env!r}")
+    least = MIN_MEMORY >> 20
+    if not value >= least or not math.isfinite(value):
+        raise ValueError(
+            f"AI_CONSOLE_MEMORY_MB must be a number of megabytes, {least} or more: {env!r}"
+        )
     return int(value * 2**20)
 
 
@@ -83,7 +87,7 @@ def open_dataset(
     found = read.request_units(chk, root)
     units, unit = found or ([], "us")
     folder = None if cache_dir is False else Path(cache_dir or cache.default_dir())
-    limit = max(memory_setting(memory) - RESERVED, 64 << 20)
+    limit = max(memory_setting(memory) - RESERVED, MIN_MEMORY)
     cached = cache.has(folder, key)
     ahead = read.ReadAhead([] if scheduler or cached else units, limit // 8)
     try:
