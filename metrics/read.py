@@ -113,13 +113,15 @@ def small_table(chk: Checker, root: Path, file: str) -> pa.Table | None:
 
 @dataclass(frozen=True)
 class Unit:
-    """One row group of one request file; `keys` are columns a hive path (tool=chat/) holds."""
+    """One row group of one request file; `keys` are columns a hive path (tool=chat/) holds,
+    `names` the columns of the file itself."""
 
     path: str
     row_group: int
     label: str  # the file's path inside the dataset
     keys: tuple[tuple[str, str], ...] = ()
     rows: int = 0
+    names: tuple[str, ...] = ()
 
 
 def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
@@ -156,6 +158,7 @@ def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
         try:
             pf = pq.ParquetFile(source(path))
             schema = pf.schema_arrow
+            names = tuple(schema.names)
             for k, _ in keys:
                 if k not in schema.names:
                     schema = schema.append(pa.field(k, pa.string()))
@@ -169,7 +172,7 @@ def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
             continue
         ts_type = schema.field("ts").type
         units_of_ts.add(ts_type.unit if pa.types.is_timestamp(ts_type) else "s")
-        units += [Unit(str(path), g, label, keys, rows) for g, rows in groups]
+        units += [Unit(str(path), g, label, keys, rows, names) for g, rows in groups]
     # Nanoseconds only where every file has them: they end in 2262, finer units hold year 9999.
     return units, "ns" if units_of_ts == {"ns"} else "us"
 
@@ -198,7 +201,7 @@ def batches(
     than once per batch (a file's dictionary page overflows for 100,000 users). One Arrow thread:
     the scan already reads a unit per core. `decoded`: the row group decoded by `ReadAhead`."""
     if decoded is None:
-        names, ids, rest = _layout(columns, pq.read_schema(source(unit.path)).names)
+        names, ids, rest = _layout(columns, unit.names)
         pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
         whole = pf.read_row_group(unit.row_group, columns=ids, use_threads=False)
         pieces = pf.iter_batches(
@@ -254,7 +257,7 @@ def _layout(columns, available) -> tuple[list[str], list[str], list[str]]:
 
 
 def _decode(unit: Unit) -> pa.Table:
-    names, ids, _ = _layout(REQUEST_READ, pq.read_schema(source(unit.path)).names)
+    names, ids, _ = _layout(REQUEST_READ, unit.names)
     pf = pq.ParquetFile(source(unit.path), read_dictionary=ids)
     return pf.read_row_group(unit.row_group, columns=names, use_threads=False)
 
