@@ -9,34 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics import opening
-from metrics.scan import Scanned, scan_unit
-
-
-def _scan(unit, keys) -> Scanned:
-    return scan_unit(unit, keys)
-
-
-def _summary(scanned: Scanned) -> Scanned:
-    return Scanned(scanned.checker, scanned.micro, scanned.ranges, scanned.hashed)
+from metrics.opening import fold_part, repeated_hashes
+from metrics.scan import Scanned, hash_unit, scan_unit
 
 
 def _pieces(scanned: Scanned, key) -> list:
     return scanned.pieces.get(key, [])
-
-
-def _hashed(unit, keys) -> Scanned:
-    out = Scanned()
-    opening.hash_unit(unit, keys, lambda key, batch: out.pieces.setdefault(key, []).append(batch))
-    return out
-
-
-def _repeated(*pieces) -> np.ndarray:
-    return opening.repeated_hashes([b for batches in pieces for b in batches])
-
-
-def _fold(ctx, *pieces) -> dict:
-    return opening.fold_part([b for batches in pieces for b in batches], ctx)
 
 
 class SchedulerError(Exception):
@@ -67,15 +45,15 @@ class DaskRunner:
 
     def scan(self, units, keys) -> list[Scanned]:
         self.keys = self.client.scatter(keys, broadcast=True)
-        self.scans = self.client.map(_scan, units, keys=self.keys, pure=False)
-        return self.client.gather(self.client.map(_summary, self.scans, pure=False))
+        self.scans = self.client.map(scan_unit, units, keys=self.keys, pure=False)
+        return self.client.gather(self.client.map(Scanned.summary, self.scans, pure=False))
 
     def repeated(self, units, keys, rehash: bool) -> np.ndarray:
         results = (
-            self.client.map(_hashed, units, keys=self.keys, pure=False) if rehash else self.scans
+            self.client.map(hash_unit, units, keys=self.keys, pure=False) if rehash else self.scans
         )
         found = [
-            self.client.submit(_repeated, *self._per_part(results, ("ids", p)), pure=False)
+            self.client.submit(repeated_hashes, *self._per_part(results, ("ids", p)), pure=False)
             for p in range(keys.id_parts)
         ]
         return np.concatenate([np.empty(0, np.uint64), *self.client.gather(found)])
@@ -83,7 +61,7 @@ class DaskRunner:
     def folds(self, ctx, parts: int):
         ctx = self.client.scatter(ctx, broadcast=True)
         folded = [
-            self.client.submit(_fold, ctx, *self._per_part(self.scans, ("rows", p)), pure=False)
+            self.client.submit(fold_part, ctx, *self._per_part(self.scans, ("rows", p)), pure=False)
             for p in range(parts)
         ]
         for future in folded:  # one partition at a time in the client's memory

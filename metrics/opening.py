@@ -32,7 +32,7 @@ from metrics.rules import (
     report_duplicates,
     text,
 )
-from metrics.scan import ROWS_SCHEMA, Keys, Scanned, route_hashes, scan_unit
+from metrics.scan import ROWS_SCHEMA, Keys, Scanned, scan_unit
 
 DEFAULT_MEMORY = 2 << 30
 MIN_MEMORY = 64 << 20  # the smallest setting, and the least the budgets below ever share
@@ -94,7 +94,7 @@ def open_dataset(
         tables = _small_tables(chk, root, name, tz, unit)
         parts = Parts(limit // 4)
         usable = tables is not None and found is not None and not chk.found and cached
-        if usable and cache.load(folder, key, parts):
+        if usable and cache.load(folder, key, parts.add):
             return Dataset(root, tables, parts, key)
         parts = Parts(limit // 4)  # afresh: a failed load may have added some
         _requests(chk, root, tables, units, scheduler, limit, progress, parts, ahead)
@@ -224,28 +224,21 @@ def _exact_duplicates(chk, units, repeated: np.ndarray) -> None:
     found = []
     for unit in units:
         for b in read.batches(unit, ("request_id",)):
-            ids = _ids(b.column(0))
+            ids = scan.plain_ids(b.column(0))
             found.append(ids.filter(np.isin(scan.id_hashes(ids), repeated)).cast(pa.large_string()))
     report_duplicates(chk, "requests", "request_id", pa.chunked_array(found, pa.large_string()))
 
 
-def _ids(ids) -> pa.Array:
-    return (ids.dictionary_decode() if pa.types.is_dictionary(ids.type) else ids).drop_null()
-
-
-def hash_unit(unit, keys: Keys, put) -> None:
-    for b in read.batches(unit, ("request_id",)):
-        route_hashes(scan.id_hashes(_ids(b.column(0))), keys.id_parts, put)
-
-
-def repeated_hashes(batches) -> np.ndarray:
-    h = np.sort(
-        np.concatenate([np.empty(0, np.uint64), *(b.column(0).to_numpy() for b in batches)])
-    )
+def repeated_hashes(*pieces: list[pa.RecordBatch]) -> np.ndarray:
+    """The hashes that occur more than once among the pieces of one id partition."""
+    h = [b.column(0).to_numpy() for batches in pieces for b in batches]
+    h = np.sort(np.concatenate([np.empty(0, np.uint64), *h]))
     return np.unique(h[1:][h[1:] == h[:-1]])
 
 
-def fold_part(batches, ctx) -> dict:
+def fold_part(ctx: ledger.Context, *pieces: list[pa.RecordBatch]) -> dict:
+    """One partition's ledger from the pieces the units left of it."""
+    batches = [b for part in pieces for b in part]
     return ledger.fold(pa.Table.from_batches(batches, ROWS_SCHEMA), ctx)
 
 
@@ -278,7 +271,7 @@ class LocalRunner:
     def repeated(self, units, keys, rehash: bool) -> np.ndarray:
         if rehash:
             for unit in units:
-                hash_unit(unit, keys, self.spill.put)
+                scan.hash_unit(unit, keys, self.spill.put)
         found = [repeated_hashes(self.spill.get(("ids", p))) for p in range(keys.id_parts)]
         return np.concatenate([np.empty(0, np.uint64), *found])
 
@@ -286,7 +279,7 @@ class LocalRunner:
         """Partitions folded two at a time (numpy and Arrow sort without the GIL)."""
 
         def one(p):
-            rows = fold_part(self.spill.get(("rows", p)), ctx)
+            rows = fold_part(ctx, self.spill.get(("rows", p)))
             self.spill.drop(("rows", p))
             return rows
 

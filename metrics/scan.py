@@ -66,6 +66,12 @@ class Scanned:
     hashed: bool = False
     pieces: dict = field(default_factory=dict)  # key -> [RecordBatch], when no sink is given
 
+    def summary(self) -> Scanned:
+        return Scanned(self.checker, self.micro, self.ranges, self.hashed)
+
+    def sink(self, given: Sink | None) -> Sink:
+        return given or (lambda key, batch: self.pieces.setdefault(key, []).append(batch))
+
 
 Sink = Callable[[tuple, pa.RecordBatch], None]
 
@@ -74,7 +80,7 @@ def scan_unit(
     unit: read.Unit, keys: Keys, sink: Sink | None = None, batches=read.batches
 ) -> Scanned:
     out = Scanned()
-    put = sink or (lambda key, batch: out.pieces.setdefault(key, []).append(batch))
+    put = out.sink(sink)
     codes = _Codes(keys)
     try:
         for b in batches(unit):
@@ -119,6 +125,19 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     for p in np.flatnonzero(np.diff(bounds)):
         put(("rows", int(p)), rows.slice(bounds[p], bounds[p + 1] - bounds[p]))
     _ids(rid.drop_null() if rid.null_count else rid, keys, out, put)
+
+
+def hash_unit(unit: read.Unit, keys: Keys, sink: Sink | None = None) -> Scanned:
+    """Every request id of the unit hashed into its partition, when ranges did not settle it."""
+    out = Scanned()
+    put = out.sink(sink)
+    for b in read.batches(unit, ("request_id",)):
+        route_hashes(id_hashes(plain_ids(b.column(0))), keys.id_parts, put)
+    return out
+
+
+def plain_ids(ids: pa.Array) -> pa.Array:
+    return (ids.dictionary_decode() if pa.types.is_dictionary(ids.type) else ids).drop_null()
 
 
 def _ids(ids: pa.Array, keys: Keys, out: Scanned, put: Sink) -> None:

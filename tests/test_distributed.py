@@ -114,14 +114,19 @@ def test_every_command_prints_the_same_bytes_on_a_two_worker_cluster(cluster, tm
 def test_a_rejected_dataset_is_rejected_alike(cluster, tmp_path):
     address, _ = cluster
     users, licenses, reqs, _ = _org(3_000)
+    for i, r in enumerate(reqs):
+        r["request_id"] = f"r{i:06d}"
+    # Two months' files increase and are summed up by their ranges; the third repeats an id
+    # of the first, so every unit is hashed again on the workers, as a mixed dataset is.
     reqs[2_999]["request_id"] = reqs[10]["request_id"]
     reqs[1_500]["user_id"] = "ghost"
-    root = _write(tmp_path / "bad", users, licenses, reqs)
+    root = _write(tmp_path / "bad", users, licenses, reqs, partitioned=True)
     args = ("report", "--data", str(root), "--period", "all-time", "--format", "json")
     alone, spread = _run(*args), _run(*args, scheduler=address)
     assert alone.returncode == spread.returncode == 3
     assert spread.stdout == b"" and spread.stderr == alone.stderr
-    assert b"must be unique" in spread.stderr and b"ghost" not in spread.stdout
+    assert b"must be unique (2 rows, e.g. 'r000010')" in spread.stderr
+    assert b"ghost" not in spread.stdout
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
