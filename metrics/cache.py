@@ -80,8 +80,8 @@ def has(folder: Path | None, key: str) -> bool:
         return False
 
 
-def load(folder: Path, key: str, parts) -> bool:
-    """Adds the cached ledger's partitions to `parts` (a `dataset.Parts`), one at a time;
+def load(folder: Path, key: str, add) -> bool:
+    """Passes the cached ledger's partitions to `add` (`dataset.Parts.add`), one at a time;
     False when there is no entry or it does not read back whole."""
     entry = folder / key
     try:
@@ -91,7 +91,7 @@ def load(folder: Path, key: str, parts) -> bool:
                 table = ipc.open_file(source).read_all()
             if table.schema != ledger.SCHEMA or table.num_rows != rows:
                 return False
-            parts.add(ledger.as_rows(table))
+            add(ledger.as_rows(table))
         os.utime(entry / "meta.json")  # eviction goes by last use
         return True
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
@@ -115,17 +115,12 @@ def store(folder: Path, key: str, parts) -> None:
             rows.append(table.num_rows)
         (tmp / "meta.json").write_text(json.dumps({"rows": rows}))
         entry = folder / key
-        if entry.exists() and not load(folder, key, _Discard()):
+        if entry.exists() and not load(folder, key, lambda rows: None):
             shutil.rmtree(entry, ignore_errors=True)  # an entry that does not read back
         os.rename(tmp, entry)
     except (OSError, pa.ArrowException):
         shutil.rmtree(tmp, ignore_errors=True)  # another process's entry won, or the disk is full
     evict(folder)
-
-
-class _Discard:
-    def add(self, rows) -> None:
-        pass
 
 
 def evict(folder: Path, max_mb: float | None = None, max_age_days: float | None = None) -> None:

@@ -92,10 +92,10 @@ def test_a_corrupt_cache_entry_is_recomputed_and_rewritten(tmp_path):
     folder = tmp_path / "cache"
     ds = metrics.open_dataset(root, cache_dir=folder)
     (folder / ds.fingerprint / "part-0.arrow").write_bytes(b"garbage")
-    assert not cache.load(folder, ds.fingerprint, Parts(2**30))
+    assert not cache.load(folder, ds.fingerprint, Parts(2**30).add)
     again = metrics.open_dataset(root, cache_dir=folder)
     assert again.report(PERIOD) == ds.report(PERIOD)
-    assert cache.load(folder, ds.fingerprint, Parts(2**30))
+    assert cache.load(folder, ds.fingerprint, Parts(2**30).add)
 
 
 def test_entries_are_evicted_by_age_and_total_size_and_nothing_else_is_touched(tmp_path):
@@ -140,7 +140,7 @@ def test_two_processes_writing_one_entry_never_corrupt_it(tmp_path):
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert outputs == ["18.0"] * 4
     (entry,) = folder.iterdir()
-    assert cache.load(folder, entry.name, Parts(2**30))
+    assert cache.load(folder, entry.name, Parts(2**30).add)
 
 
 def test_an_unwritable_cache_costs_nothing_but_speed(tmp_path):
