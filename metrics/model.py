@@ -131,10 +131,6 @@ class Report:
     teams: frozenset[str | None] = frozenset()
     tools: frozenset[Tool] = frozenset()
 
-    @property
-    def is_empty(self) -> bool:
-        return self.active_users.total == 0
-
     def to_json(self) -> dict:
         """The object of section 6; `dumps` prints it."""
         c, h = self.credits, self.limit_hits

@@ -328,7 +328,7 @@ def test_peak_day_is_the_earliest_with_the_most_users(tmp_path):
     assert r.limit_hits.peak_daily_users == 2 and r.limit_hits.peak_day == date(2026, 3, 5)
     empty = report(root, "2026-04-01", "2026-04-30")
     assert empty.limit_hits.peak_daily_users == 0 and empty.limit_hits.peak_day is None
-    assert empty.is_empty
+    assert empty.active_users.total == 0
 
 
 def test_matches_the_reference_on_a_mixed_dataset(tmp_path):
