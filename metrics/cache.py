@@ -22,7 +22,6 @@ from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from metrics import ledger, read
 
@@ -87,8 +86,7 @@ def load(folder: Path, key: str, add) -> bool:
     try:
         meta = json.loads((entry / "meta.json").read_text())
         for i, rows in enumerate(meta["rows"]):
-            with pa.OSFile(str(entry / f"part-{i}.arrow")) as source:
-                table = ipc.open_file(source).read_all()
+            table = ledger.saved(entry / f"part-{i}.arrow")
             if table.schema != ledger.SCHEMA or table.num_rows != rows:
                 return False
             add(ledger.as_rows(table))
@@ -106,13 +104,7 @@ def store(folder: Path, key: str, parts) -> None:
     except OSError:
         return
     try:
-        rows = []
-        for i, part in enumerate(parts):
-            table = ledger.as_table(part.load())
-            options = ipc.IpcWriteOptions(compression="lz4")
-            with ipc.new_file(str(tmp / f"part-{i}.arrow"), table.schema, options=options) as f:
-                f.write_table(table)
-            rows.append(table.num_rows)
+        rows = [ledger.save(tmp / f"part-{i}.arrow", p.load(), "lz4") for i, p in enumerate(parts)]
         (tmp / "meta.json").write_text(json.dumps({"rows": rows}))
         entry = folder / key
         if entry.exists() and not load(folder, key, lambda rows: None):

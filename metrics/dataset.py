@@ -70,11 +70,7 @@ class Part:
     path: Path | None = None
 
     def load(self) -> dict:
-        if self.rows is not None:
-            return self.rows
-        with pa.OSFile(str(self.path)) as source:
-            table = pa.ipc.open_file(source).read_all()
-        return ledger.as_rows(table)
+        return self.rows if self.rows is not None else ledger.as_rows(ledger.saved(self.path))
 
 
 class Parts(list):
@@ -96,9 +92,7 @@ class Parts(list):
             for i, part in enumerate(self):
                 if part.rows is not None:
                     path = Path(self.folder.name) / f"part-{i}.arrow"
-                    table = ledger.as_table(part.rows)
-                    with pa.ipc.new_file(str(path), ledger.SCHEMA) as f:
-                        f.write_table(table)
+                    ledger.save(path, part.rows)
                     self[i] = Part(path=path)
 
 

@@ -32,9 +32,17 @@ ROWS = {
 SCHEMA = pa.schema([(name, pa.from_numpy_dtype(t)) for name, t in ROWS.items()])
 
 
-def as_table(rows: dict) -> pa.Table:
-    """Ledger rows as the Arrow table that spills and the cache hold."""
-    return pa.table([rows[n] for n in ROWS], schema=SCHEMA)
+def save(path, rows: dict, compression: str | None = None) -> int:
+    """Ledger rows to the Arrow file that a spilled partition or the cache holds; the count."""
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_file(str(path), SCHEMA, options=options) as f:
+        f.write_table(pa.table([rows[n] for n in ROWS], schema=SCHEMA))
+    return len(rows["day"])
+
+
+def saved(path) -> pa.Table:
+    with pa.OSFile(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 def as_rows(table: pa.Table) -> dict:
