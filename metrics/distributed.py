@@ -31,7 +31,11 @@ class DaskRunner:
             self.client = Client(address, set_as_default=False, timeout=10)
         except (OSError, TimeoutError, ValueError) as exc:
             raise SchedulerError(f"no Dask scheduler answers at {address} ({exc})") from None
-        self.threads = sum(self.client.nthreads().values())
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        self.threads = sum(w["nthreads"] for w in workers)
+        # The least memory a worker thread has, where a partition is folded; None: unlimited.
+        per_thread = [w["memory_limit"] // max(w["nthreads"], 1) for w in workers]
+        self.memory = min(per_thread) if per_thread and all(per_thread) else None
         self.scans: list = []
 
     def __enter__(self):

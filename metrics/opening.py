@@ -177,15 +177,17 @@ def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Part
         raise DatasetError(
             str(root), chk.issues or [Issue("requests", None, "could not be read", 0)]
         )
-    # Two partitions fold at once, each within a sixth of the budgets.
-    n = max(1, math.ceil(sum(u.rows for u in units) * FOLD_BYTES / (memory / 6)))
+    rows = sum(u.rows for u in units)
     if scheduler:
         from metrics.distributed import DaskRunner
 
         runner = DaskRunner(scheduler)
-        n = max(n, 2 * runner.threads)  # so that every worker folds some
+        # Folds run on the workers, one per thread: their memory sizes the partitions, which
+        # also leaves Dask far fewer pieces to move. Every worker folds some.
+        n = max(_partitions(rows, runner.memory or memory), 2 * runner.threads)
     else:
         runner = LocalRunner(memory // 3, progress, ahead)
+        n = _partitions(rows, memory)  # two fold at once, each within a sixth of the budgets
     lic = tables.licenses
     spread = np.arange(tables.users.num_rows, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     keys = Keys(
@@ -215,6 +217,11 @@ def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Part
             raise DatasetError(str(root), chk.issues)
         for rows in runner.folds(ctx, n):
             parts.add(rows)
+
+
+def _partitions(rows: int, memory: int) -> int:
+    """Enough partitions for each to fold within a sixth of `memory`."""
+    return max(1, math.ceil(rows * FOLD_BYTES / (memory / 6)))
 
 
 def _exact_duplicates(chk, units, repeated: np.ndarray) -> None:

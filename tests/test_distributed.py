@@ -141,3 +141,12 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
     )
     assert p.returncode == 2 and b"Traceback" not in p.stderr
     assert b"scheduler" in p.stderr
+
+
+def test_partitions_are_sized_by_the_workers_memory(cluster):
+    from metrics.distributed import DaskRunner
+
+    address, _ = cluster
+    with DaskRunner(address) as runner:
+        # The fixture's two workers: one thread and --memory-limit 2GB each.
+        assert (runner.threads, runner.memory) == (2, 2 * 10**9)
