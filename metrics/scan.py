@@ -66,6 +66,11 @@ class Scanned:
     hashed: bool = False
     pieces: dict = field(default_factory=dict)  # key -> [RecordBatch], when no sink is given
 
+    def __sizeof__(self) -> int:
+        """What a Dask worker's memory manager counts for a unit's result: its pieces."""
+        held = sum(b.nbytes for batches in self.pieces.values() for b in batches)
+        return object.__sizeof__(self) + held
+
     def summary(self) -> Scanned:
         return Scanned(self.checker, self.micro, self.ranges, self.hashed)
 

@@ -150,3 +150,16 @@ def test_partitions_are_sized_by_the_workers_memory(cluster):
     with DaskRunner(address) as runner:
         # The fixture's two workers: one thread and --memory-limit 2GB each.
         assert (runner.threads, runner.memory) == (2, 2 * 10**9)
+
+
+def test_a_workers_memory_manager_counts_the_pieces_a_scanned_unit_holds():
+    import numpy as np
+    import pyarrow as pa
+    from dask.sizeof import sizeof
+
+    from metrics.scan import HASH_SCHEMA, Scanned
+
+    # Dask spills a worker's results to disk by their sizes; a unit's pieces are most of it.
+    hashes = pa.record_batch([pa.array(np.arange(100_000, dtype=np.uint64))], schema=HASH_SCHEMA)
+    scanned = Scanned(pieces={("ids", 0): [hashes], ("ids", 1): [hashes.slice(0, 50_000)]})
+    assert sizeof(scanned) >= 1_200_000 > sizeof(Scanned())
