@@ -34,7 +34,7 @@ class DaskRunner:
         workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
         self.threads = sum(w["nthreads"] for w in workers)
         # The least memory a worker thread has, where a partition is folded; None: unlimited.
-        per_thread = [w["memory_limit"] // max(w["nthreads"], 1) for w in workers]
+        per_thread = [(w.get("memory_limit") or 0) // max(w["nthreads"], 1) for w in workers]
         self.memory = min(per_thread) if per_thread and all(per_thread) else None
         self.scans: list = []
 
