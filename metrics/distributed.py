@@ -68,6 +68,7 @@ class DaskRunner:
             self.client.submit(fold_part, ctx, *self._per_part(self.scans, ("rows", p)), pure=False)
             for p in range(parts)
         ]
+        self.scans = []  # a unit's result is freed once its pieces are picked out
         for future in folded:  # one partition at a time in the client's memory
             yield future.result()
             future.release()

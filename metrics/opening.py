@@ -182,12 +182,10 @@ def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Part
         from metrics.distributed import DaskRunner
 
         runner = DaskRunner(scheduler)
-        # Folds run on the workers, one per thread: their memory sizes the partitions, which
-        # also leaves Dask far fewer pieces to move. Every worker folds some.
-        n = max(_partitions(rows, runner.memory or memory), 2 * runner.threads)
+        n = partitions(rows, memory, runner.memory, runner.threads)
     else:
         runner = LocalRunner(memory // 3, progress, ahead)
-        n = _partitions(rows, memory)  # two fold at once, each within a sixth of the budgets
+        n = partitions(rows, memory)
     lic = tables.licenses
     spread = np.arange(tables.users.num_rows, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     keys = Keys(
@@ -219,9 +217,15 @@ def _requests(chk, root, tables, units, scheduler, memory, progress, parts: Part
             parts.add(rows)
 
 
-def _partitions(rows: int, memory: int) -> int:
-    """Enough partitions for each to fold within a sixth of `memory`."""
-    return max(1, math.ceil(rows * FOLD_BYTES / (memory / 6)))
+def partitions(rows: int, memory: int, fold_memory: int | None = None, threads: int = 0) -> int:
+    """How many partitions `rows` requests are split into. Each folds within a sixth of the
+    memory it folds in: here two at once within the budgets (`memory`); on Dask one per worker
+    thread, within `fold_memory` (the least a worker thread has), which leaves Dask far fewer
+    pieces to move than `memory` would. Each folded partition still fits this process's ledger
+    budget, and each of `threads` folds some."""
+    fold = rows * FOLD_BYTES / ((fold_memory or memory) / 6)
+    held = rows * Parts.ROW_BYTES / (memory / 4)
+    return max(1, math.ceil(fold), math.ceil(held), 2 * threads)
 
 
 def _exact_duplicates(chk, units, repeated: np.ndarray) -> None:

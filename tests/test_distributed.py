@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,69 @@ def test_a_workers_memory_manager_counts_the_pieces_a_scanned_unit_holds():
     hashes = pa.record_batch([pa.array(np.arange(100_000, dtype=np.uint64))], schema=HASH_SCHEMA)
     scanned = Scanned(pieces={("ids", 0): [hashes], ("ids", 1): [hashes.slice(0, 50_000)]})
     assert sizeof(scanned) >= 1_200_000 > sizeof(Scanned())
+
+
+@pytest.mark.parametrize(
+    ("rows", "memory", "fold_memory", "threads"),
+    [
+        (68_781_532, (2 << 30) - (512 << 20), None, 0),  # alone, default setting
+        (68_781_532, (2 << 30) - (512 << 20), 12_600_000_000, 2),  # two 12 GB workers
+        (68_781_532, 64 << 20, 64 << 30, 8),  # a small client, workers with 64 GB a thread
+        (2_000, 1 << 30, 2 << 30, 16),  # few rows, many threads
+        (0, 1 << 30, None, 0),
+    ],
+)
+def test_every_partition_folds_in_its_share_and_comes_back_within_the_ledger_budget(
+    rows, memory, fold_memory, threads
+):
+    from metrics.dataset import Parts
+    from metrics.opening import FOLD_BYTES, partitions
+
+    n = partitions(rows, memory, fold_memory, threads)
+    fits = [
+        rows / n * FOLD_BYTES <= (fold_memory or memory) / 6,
+        rows / n * Parts.ROW_BYTES <= memory / 4,
+        n >= max(1, 2 * threads),
+    ]
+    assert all(fits)
+    if n > max(1, 2 * threads):  # and no more of them than that takes
+        fewer = n - 1
+        assert rows / fewer * FOLD_BYTES > (fold_memory or memory) / 6 or (
+            rows / fewer * Parts.ROW_BYTES > memory / 4
+        )
+
+
+def test_the_workers_memory_limits_decide_the_partitions(cluster, tmp_path, monkeypatch):
+    from distributed import Client
+
+    import metrics
+    from metrics import distributed, opening
+
+    address, _ = cluster
+    users, licenses, reqs, topups = _org(2_000)
+    root = _write(tmp_path / "org", users, licenses, reqs, topups)
+    period = metrics.Period(date(2026, 1, 1), date(2026, 3, 31))
+    alone = metrics.open_dataset(root, cache_dir=False).report(period)
+    folded = []
+    real_folds = distributed.DaskRunner.folds
+
+    def folds(self, ctx, parts):
+        folded.append(parts)
+        return real_folds(self, ctx, parts)
+
+    monkeypatch.setattr(distributed.DaskRunner, "folds", folds)
+    real_info = Client.scheduler_info
+    memory = (1 << 30) - opening.RESERVED
+    # 2,000 requests: 10 partitions fold within a sixth of 240 kB; without limits, 2 per thread.
+    for limit, expected in ((240_000, 10), (0, 4)):
+
+        def info(self, *args, limit=limit, **kwargs):
+            out = real_info(self, *args, **kwargs)
+            for w in out["workers"].values():
+                w["memory_limit"] = limit
+            return out
+
+        monkeypatch.setattr(Client, "scheduler_info", info)
+        ds = metrics.open_dataset(root, cache_dir=False, scheduler=address, memory=1 << 30)
+        assert ds.report(period) == alone
+        assert folded[-1] == expected == opening.partitions(2_000, memory, limit, 2)
