@@ -119,9 +119,9 @@ class Unit:
     path: str
     row_group: int
     label: str  # the file's path inside the dataset
-    keys: tuple[tuple[str, str], ...] = ()
-    rows: int = 0
-    names: tuple[str, ...] = ()
+    keys: tuple[tuple[str, str], ...]
+    rows: int
+    names: tuple[str, ...]
 
 
 def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
