@@ -129,7 +129,7 @@ def _batch(b: pa.RecordBatch, keys: Keys, codes: _Codes, out: Scanned, put: Sink
     bounds = np.searchsorted(part[by_part], np.arange(keys.part.max(initial=0) + 2))
     for p in np.flatnonzero(np.diff(bounds)):
         put(("rows", int(p)), rows.slice(bounds[p], bounds[p + 1] - bounds[p]))
-    _ids(rid.drop_null() if rid.null_count else rid, keys, out, put)
+    _ids(plain_ids(rid), keys, out, put)
 
 
 def hash_unit(unit: read.Unit, keys: Keys, sink: Sink | None = None) -> Scanned:
