@@ -71,6 +71,12 @@ class Scanned:
         held = sum(b.nbytes for batches in self.pieces.values() for b in batches)
         return object.__sizeof__(self) + held
 
+    def __reduce__(self):
+        """Dask pickles a result it spills to disk or moves. Pickle would write the whole batch
+        a piece was sliced from, once per piece; an Arrow IPC stream writes the piece's rows."""
+        pieces = {key: _stream(batches) for key, batches in self.pieces.items()}
+        return _unpickle, (self.checker, self.micro, self.ranges, self.hashed, pieces)
+
     def summary(self) -> Scanned:
         return Scanned(self.checker, self.micro, self.ranges, self.hashed)
 
@@ -79,6 +85,19 @@ class Scanned:
 
 
 Sink = Callable[[tuple, pa.RecordBatch], None]
+
+
+def _stream(batches: list[pa.RecordBatch]) -> pa.Buffer:
+    out = pa.BufferOutputStream()
+    with pa.ipc.new_stream(out, batches[0].schema) as writer:
+        for b in batches:
+            writer.write_batch(b)
+    return out.getvalue()
+
+
+def _unpickle(checker, micro, ranges, hashed, pieces) -> Scanned:
+    batches = {key: list(pa.ipc.open_stream(buffer)) for key, buffer in pieces.items()}
+    return Scanned(checker, micro, ranges, hashed, batches)
 
 
 def scan_unit(
@@ -91,7 +110,7 @@ def scan_unit(
         for b in batches(unit):
             _batch(b, keys, codes, out, put)
     except Exception as exc:  # noqa: BLE001 - a file that breaks mid-way is a message
-        out.checker.add(unit.label, None, f"could not be read ({read._short(exc)})")
+        out.checker.add(unit.label, None, f"could not be read ({read.short(exc)})")
     return out
 
 
