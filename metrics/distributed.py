@@ -7,9 +7,12 @@ client receives the broken rules, the id ranges and the folded ledger, never the
 
 from __future__ import annotations
 
+from concurrent.futures import CancelledError
+
 import numpy as np
 
 from metrics.opening import fold_part, repeated_hashes
+from metrics.read import short
 from metrics.scan import Scanned, hash_unit, scan_unit
 
 
@@ -33,6 +36,9 @@ class DaskRunner:
             raise SchedulerError(f"no Dask scheduler answers at {address} ({exc})") from None
         workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
         self.threads = sum(w["nthreads"] for w in workers)
+        if not self.threads:
+            self.client.close()
+            raise SchedulerError(f"the Dask scheduler at {address} has no workers")
         # The least memory a worker thread has, where a partition is folded; None: unlimited.
         per_thread = [(w.get("memory_limit") or 0) // max(w["nthreads"], 1) for w in workers]
         self.memory = min(per_thread) if per_thread and all(per_thread) else None
@@ -41,8 +47,16 @@ class DaskRunner:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, exc, tb) -> None:
+        from distributed.scheduler import KilledWorker
+
         self.client.close()
+        if isinstance(exc, CancelledError | KilledWorker | OSError | TimeoutError):
+            raise SchedulerError(
+                f"the Dask cluster lost part of the work ({short(exc)}). A worker that goes "
+                "over its memory limit is restarted without its results: give the workers more "
+                "memory, or more workers"
+            ) from None
 
     def _per_part(self, results, key):
         return [self.client.submit(_pieces, r, key, pure=False) for r in results]

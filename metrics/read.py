@@ -72,7 +72,7 @@ def organization(chk: Checker, root: Path, tz_override: str | None) -> tuple[str
             if not isinstance(doc, dict):
                 raise ValueError("the top level must be an object")
         except (OSError, ValueError, RecursionError) as exc:
-            chk.add("organization.json", None, f"must be a JSON object ({_short(exc)})")
+            chk.add("organization.json", None, f"must be a JSON object ({short(exc)})")
             doc = {}
     if isinstance(doc.get("name"), str) and doc["name"].strip():
         name = doc["name"].strip()
@@ -83,7 +83,7 @@ def organization(chk: Checker, root: Path, tz_override: str | None) -> tuple[str
     return name, tz_override or (tz if valid_timezone(tz) else "UTC")
 
 
-def _short(exc: BaseException) -> str:
+def short(exc: BaseException) -> str:
     """An exception's message on one line, short enough to read among the others."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "…"
@@ -107,7 +107,7 @@ def small_table(chk: Checker, root: Path, file: str) -> pa.Table | None:
         names = [c.name for c in SCHEMAS[file] if c.name in pf.schema_arrow.names]
         return plain(pf.read(columns=names))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a message, never a crash
-        chk.add(file, None, f"is not a readable Parquet file ({_short(exc)})")
+        chk.add(file, None, f"is not a readable Parquet file ({short(exc)})")
         return None
 
 
@@ -136,7 +136,7 @@ def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
         try:
             paths = request_dir_files(folder)
         except OSError as exc:
-            chk.add("requests/", None, f"cannot be listed ({_short(exc)})")
+            chk.add("requests/", None, f"cannot be listed ({short(exc)})")
             return None
         if not paths:
             chk.add("requests/", None, "holds no Parquet file")
@@ -168,7 +168,7 @@ def request_units(chk: Checker, root: Path) -> tuple[list[Unit], str] | None:
                 (g, pf.metadata.row_group(g).num_rows) for g in range(pf.metadata.num_row_groups)
             ]
         except Exception as exc:  # noqa: BLE001 - any unreadable file is a message
-            chk.add(label, None, f"is not a readable Parquet file ({_short(exc)})")
+            chk.add(label, None, f"is not a readable Parquet file ({short(exc)})")
             continue
         ts_type = schema.field("ts").type
         units_of_ts.add(ts_type.unit if pa.types.is_timestamp(ts_type) else "s")

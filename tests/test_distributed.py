@@ -4,6 +4,7 @@ doing part of the work."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -17,56 +18,32 @@ from tests.browser.server import free_port
 from tests.datasets import worked_example
 from tests.test_reading import _org, _write
 
-pytest.importorskip("distributed")
+WorkerPlugin = pytest.importorskip("distributed.diagnostics.plugin").WorkerPlugin
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+@contextlib.contextmanager
+def _cluster(logs: Path, workers: list[tuple[list[str], dict]]):
+    """A `dask scheduler` and one `dask worker` process per (options, environment)."""
     from distributed import Client
 
     address = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    logs = tmp_path_factory.mktemp("dask")
-    common = ["--no-dashboard"]
-    cmds = [
-        [
-            sys.executable,
-            "-m",
-            "dask",
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            address.rsplit(":", 1)[1],
-            *common,
-        ]
-    ]
-    cmds += [
-        [
-            sys.executable,
-            "-m",
-            "dask",
-            "worker",
-            address,
-            "--nworkers",
-            "1",
-            "--nthreads",
-            "1",
-            "--memory-limit",
-            "2GB",
-            *common,
-        ]
-    ] * 2
+    dask = [sys.executable, "-m", "dask"]
+    port = address.rsplit(":", 1)[1]
+    cmds = [([*dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"], {})]
+    cmds += [([*dask, "worker", address, "--no-dashboard", *o], e) for o, e in workers]
     procs = []
     try:
-        for i, cmd in enumerate(cmds):
+        for i, (cmd, extra) in enumerate(cmds):
             log = open(logs / f"{i}.log", "w")  # noqa: SIM115 - closed with the process
-            procs.append((subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log), log))
+            run = subprocess.Popen(cmd, cwd=ROOT, env={**env, **extra}, stdout=log, stderr=log)
+            procs.append((run, log))
             if i == 0:
                 time.sleep(1)
         with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
+            if workers:
+                client.wait_for_workers(len(workers), timeout=60)
             yield address, client
     finally:
         for proc, log in reversed(procs):
@@ -76,6 +53,16 @@ def cluster(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 proc.kill()
             log.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    worker = ["--nworkers", "1", "--nthreads", "1", "--memory-limit", "2GB"]
+    # The second worker keeps at most 2 bytes in memory: every result is spilled to disk, so
+    # it crosses a process boundary as pickled bytes, as under memory pressure.
+    spills = {"DASK_DISTRIBUTED__WORKER__MEMORY__TARGET": "1e-9"}
+    with _cluster(tmp_path_factory.mktemp("dask"), [(worker, {}), (worker, spills)]) as c:
+        yield c
 
 
 def _run(*args, scheduler=None):
@@ -92,11 +79,18 @@ def _executed(client) -> dict:
     return client.run(lambda dask_worker: dask_worker.state.executed_count)
 
 
+def _spilled(client) -> int:
+    def writes(dask_worker):
+        return dask_worker.data.cumulative_metrics["disk-write", "count"]
+
+    return sum(client.run(writes).values())
+
+
 def test_every_command_prints_the_same_bytes_on_a_two_worker_cluster(cluster, tmp_path):
     address, client = cluster
     users, licenses, reqs, topups = _org(6_000)
     root = _write(tmp_path / "org", users, licenses, reqs, topups, partitioned=True)
-    before = _executed(client)
+    before, spilled = _executed(client), _spilled(client)
     for args in (
         ("report", "--start", "2026-01-01", "--end", "2026-03-31", "--format", "json"),
         ("report", "--period", "all-time", "--as-of", "2026-03-31", "--granularity", "week"),
@@ -110,6 +104,7 @@ def test_every_command_prints_the_same_bytes_on_a_two_worker_cluster(cluster, tm
     after = _executed(client)
     # Both workers scanned units and folded partitions: the job was spread, not shipped.
     assert all(after[w] > before.get(w, 0) for w in after) and len(after) == 2
+    assert _spilled(client) > spilled  # and results came back from disk intact
 
 
 def test_a_rejected_dataset_is_rejected_alike(cluster, tmp_path):
@@ -144,6 +139,35 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
     assert b"scheduler" in p.stderr
 
 
+class _DiesOnScan(WorkerPlugin):
+    """A worker plugin whose worker dies as it starts to scan a unit, as one that goes over its
+    memory limit does."""
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and str(key).startswith("scan_unit"):
+            os._exit(1)
+
+
+def test_a_worker_lost_during_the_run_is_a_clear_error(tmp_path):
+    users, licenses, reqs, topups = _org(3_000)
+    root = _write(tmp_path / "org", users, licenses, reqs, topups)
+    worker = (["--nthreads", "1", "--no-nanny"], {})
+    with _cluster(tmp_path, [worker]) as (address, client):
+        client.register_plugin(_DiesOnScan(), name="dies-on-scan")
+        p = _run("report", "--data", str(root), "--period", "all-time", scheduler=address)
+    assert p.returncode == 2 and p.stdout == b"" and b"Traceback" not in p.stderr
+    assert b"the Dask cluster lost part of the work" in p.stderr
+    assert b"give the workers more memory" in p.stderr
+
+
+def test_a_scheduler_without_workers_is_a_clear_error(tmp_path):
+    root = worked_example(tmp_path / "one")
+    with _cluster(tmp_path, []) as (address, _):
+        p = _run("report", "--data", str(root), "--period", "all-time", scheduler=address)
+    assert p.returncode == 2 and b"Traceback" not in p.stderr
+    assert b"has no workers" in p.stderr
+
+
 def test_partitions_are_sized_by_the_workers_memory(cluster):
     from metrics.distributed import DaskRunner
 
@@ -164,6 +188,44 @@ def test_a_workers_memory_manager_counts_the_pieces_a_scanned_unit_holds():
     hashes = pa.record_batch([pa.array(np.arange(100_000, dtype=np.uint64))], schema=HASH_SCHEMA)
     scanned = Scanned(pieces={("ids", 0): [hashes], ("ids", 1): [hashes.slice(0, 50_000)]})
     assert sizeof(scanned) >= 1_200_000 > sizeof(Scanned())
+
+
+def test_a_scanned_unit_is_pickled_with_its_pieces_rows_only():
+    import pickle
+
+    import numpy as np
+    import pyarrow as pa
+
+    from metrics.rules import Checker
+    from metrics.scan import ROWS_SCHEMA, Scanned
+
+    # A unit's counted rows are one batch, sliced into a piece per partition; pickling a slice
+    # writes the whole batch, so a spilled unit of 100 partitions would weigh 100 of them.
+    n = 100_000
+    ids = pa.array([f"r{i:07d}" for i in range(n)], pa.large_string())
+    numbers = np.arange(n)
+    rows = pa.record_batch(
+        [numbers, numbers.astype(np.int32), (numbers % 4).astype(np.int8), numbers, ids],
+        schema=ROWS_SCHEMA,
+    )
+    checker = Checker()
+    checker.add("requests", "ts", "a rule", 2, ["request_id='r0000001'"])
+    pieces = {("rows", p): [rows.slice(p * 1_000, 1_000)] for p in range(n // 1_000)}
+    scanned = Scanned(checker, 42, [(b"r0000000", b"r0099999")], True, pieces)
+    data = pickle.dumps(scanned, protocol=5)
+    assert len(data) < 1.2 * rows.nbytes
+    back = pickle.loads(data)
+    assert (back.checker.found, back.micro, back.ranges, back.hashed) == (
+        checker.found,
+        42,
+        [(b"r0000000", b"r0099999")],
+        True,
+    )
+    assert back.pieces.keys() == pieces.keys()
+    assert all(
+        pa.Table.from_batches(back.pieces[k]).equals(pa.Table.from_batches(pieces[k]))
+        for k in pieces
+    )
 
 
 @pytest.mark.parametrize(
