@@ -48,10 +48,11 @@ class DaskRunner:
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
+        from distributed.comm import CommClosedError
         from distributed.scheduler import KilledWorker
 
         self.client.close()
-        if isinstance(exc, CancelledError | KilledWorker | OSError | TimeoutError):
+        if isinstance(exc, CancelledError | KilledWorker | CommClosedError | TimeoutError):
             raise SchedulerError(
                 f"the Dask cluster lost part of the work ({short(exc)}). A worker that goes "
                 "over its memory limit is restarted without its results: give the workers more "
