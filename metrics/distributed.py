@@ -20,6 +20,9 @@ def _pieces(scanned: Scanned, key) -> list:
     return scanned.pieces.get(key, [])
 
 
+WORKER_WAIT = 10
+
+
 class SchedulerError(Exception):
     """The cluster cannot be used: a usage error, not a broken dataset."""
 
@@ -34,11 +37,15 @@ class DaskRunner:
             self.client = Client(address, set_as_default=False, timeout=10)
         except (OSError, TimeoutError, ValueError) as exc:
             raise SchedulerError(f"no Dask scheduler answers at {address} ({exc})") from None
+        try:  # workers started beside the scheduler may still be registering
+            self.client.wait_for_workers(1, timeout=WORKER_WAIT)
+        except TimeoutError:
+            self.client.close()
+            raise SchedulerError(
+                f"the Dask scheduler at {address} has no workers ({WORKER_WAIT} s waited)"
+            ) from None
         workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
         self.threads = sum(w["nthreads"] for w in workers)
-        if not self.threads:
-            self.client.close()
-            raise SchedulerError(f"the Dask scheduler at {address} has no workers")
         # The least memory a worker thread has, where a partition is folded; None: unlimited.
         per_thread = [(w.get("memory_limit") or 0) // max(w["nthreads"], 1) for w in workers]
         self.memory = min(per_thread) if per_thread and all(per_thread) else None
@@ -51,13 +58,17 @@ class DaskRunner:
         from distributed.comm import CommClosedError
         from distributed.scheduler import KilledWorker
 
-        self.client.close()
-        if isinstance(exc, CancelledError | KilledWorker | CommClosedError | TimeoutError):
-            raise SchedulerError(
-                f"the Dask cluster lost part of the work ({short(exc)}). A worker that goes "
-                "over its memory limit is restarted without its results: give the workers more "
-                "memory, or more workers"
-            ) from None
+        try:
+            self.client.close()
+        finally:
+            # A TimeoutError with an errno is a file's (a shared path that timed out), not Dask's.
+            timeout = isinstance(exc, TimeoutError) and exc.errno is None
+            if timeout or isinstance(exc, CancelledError | KilledWorker | CommClosedError):
+                raise SchedulerError(
+                    f"the Dask cluster lost part of the work ({short(exc)}). A worker may have "
+                    "died, for instance over its memory limit, with results Dask could not "
+                    "compute again: give the workers more memory, or more workers"
+                ) from None
 
     def _per_part(self, results, key):
         return [self.client.submit(_pieces, r, key, pure=False) for r in results]
