@@ -89,12 +89,21 @@ class DaskRunner:
         return np.concatenate([np.empty(0, np.uint64), *self.client.gather(found)])
 
     def folds(self, ctx, parts: int):
+        """Two partitions per thread in flight: a worker fetches the pieces of every fold it is
+        given at once, and with all folds given, small workers spilled and reloaded pieces
+        (docs/performance.md, session F)."""
         ctx = self.client.scatter(ctx, broadcast=True)
-        folded = [
-            self.client.submit(fold_part, ctx, *self._per_part(self.scans, ("rows", p)), pure=False)
-            for p in range(parts)
-        ]
-        self.scans = []  # a unit's result is freed once its pieces are picked out
-        for future in folded:  # one partition at a time in the client's memory
-            yield future.result()
-            future.release()
+
+        def submit(p):
+            pieces = self._per_part(self.scans, ("rows", p))
+            return self.client.submit(fold_part, ctx, *pieces, pure=False)
+
+        window = 2 * self.threads
+        folded = [submit(p) for p in range(min(window, parts))]
+        for p in range(parts):
+            if p + window < parts:
+                folded.append(submit(p + window))
+            else:
+                self.scans = []  # a unit's result is freed once its pieces are picked out
+            yield folded[p].result()  # one partition at a time in the client's memory
+            folded[p].release()
