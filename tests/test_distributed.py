@@ -154,20 +154,34 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
 
 
 class _DiesOnScan(WorkerPlugin):
-    """A worker plugin whose worker dies as it starts to scan a unit, as one that goes over its
-    memory limit does."""
+    """A worker plugin whose worker dies as it starts to scan a unit (`suffix`: only the unit
+    whose key ends so), as one that goes over its memory limit does."""
+
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
 
     def transition(self, key, start, finish, **kwargs):
-        if finish == "executing" and str(key).startswith("scan_unit"):
+        key = str(key)
+        if finish == "executing" and key.startswith("scan_unit") and key.endswith(self.suffix):
             os._exit(1)
 
 
-def test_a_worker_lost_during_the_run_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize(
+    ("workers", "suffix"),
+    [
+        # The only worker dies, and the keys sent to it with it.
+        ([["--nthreads", "1", "--no-nanny"]], ""),
+        # Two workers under nannies: one unit kills whichever worker scans it, so both die
+        # in turn; their restarts do not bring back the keys sent to them.
+        ([["--nthreads", "1"]] * 2, "-0"),
+    ],
+    ids=["only-worker-dies", "workers-die-in-turn"],
+)
+def test_a_worker_lost_during_the_run_is_a_clear_error(tmp_path, workers, suffix):
     users, licenses, reqs, topups = _org(3_000)
     root = _write(tmp_path / "org", users, licenses, reqs, topups)
-    worker = (["--nthreads", "1", "--no-nanny"], {})
-    with _cluster(tmp_path, [worker]) as (address, client):
-        client.register_plugin(_DiesOnScan(), name="dies-on-scan")
+    with _cluster(tmp_path, [(w, {}) for w in workers]) as (address, client):
+        client.register_plugin(_DiesOnScan(suffix), name="dies-on-scan")
         p = _run("report", "--data", str(root), "--period", "all-time", scheduler=address)
     assert p.returncode == 2 and p.stdout == b"" and b"Traceback" not in p.stderr
     assert b"the Dask cluster lost part of the work" in p.stderr
