@@ -36,7 +36,7 @@ class DaskRunner:
         try:
             self.client = Client(address, set_as_default=False, timeout=10)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise SchedulerError(f"no Dask scheduler answers at {address} ({exc})") from None
+            raise SchedulerError(f"no Dask scheduler answers at {address} ({short(exc)})") from None
         try:  # workers started beside the scheduler may still be registering
             self.client.wait_for_workers(1, timeout=WORKER_WAIT)
         except TimeoutError:

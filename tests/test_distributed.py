@@ -228,8 +228,8 @@ def test_a_scanned_unit_is_pickled_with_its_pieces_rows_only():
     from metrics.rules import Checker
     from metrics.scan import ROWS_SCHEMA, Scanned
 
-    # A unit's counted rows are one batch, sliced into a piece per partition; pickling a slice
-    # writes the whole batch, so a spilled unit of 100 partitions would weigh 100 of them.
+    # A read batch's counted rows are one batch, sliced into a piece per partition; pickling a
+    # slice writes the whole batch, so a spilled unit of 100 partitions would weigh 100 of them.
     n = 100_000
     ids = pa.array([f"r{i:07d}" for i in range(n)], pa.large_string())
     numbers = np.arange(n)
