@@ -44,9 +44,8 @@ caption.caption(state.describe(filters, ds, f"by {granularity.value}{' (auto)' i
 report = data.report(ds, period, granularity, filters.teams, tools)
 
 
-def running_out() -> None:
+def running_out(slot, today: date) -> None:
     """One line from the forecast, as of today, with the way to the Planning page."""
-    today = state.context().today or data.today(ds)
     at_risk = data.at_risk(ds, today, filters.teams)
     users = len({r.user_id for r in at_risk})
     text = (
@@ -55,15 +54,29 @@ def running_out() -> None:
         if users
         else "Nobody is expected to run out of AI Credits before their quota resets"
     )
-    left, right = st.columns([5, 1], vertical_alignment="center")
-    left.markdown(
-        f":material/event_upcoming: {text} (as of {charts.day_range(today, today)}, "
-        f"{safety.md(state.teams_text(filters.teams, ds.teams))})."
+    forecast_line(
+        slot,
+        f"{text} (as of {charts.day_range(today, today)}, "
+        f"{safety.md(state.teams_text(filters.teams, ds.teams))}).",
     )
-    right.page_link("app_pages/planning.py", label="Planning", icon=":material/arrow_forward:")
 
 
-running_out()
+def forecast_line(slot, text: str) -> None:
+    with slot.container():
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.markdown(f":material/event_upcoming: {text}")
+        right.page_link("app_pages/planning.py", label="Planning", icon=":material/arrow_forward:")
+
+
+# A forecast takes seconds on a large organization, so when this session has not made today's
+# yet, the charts come first, under a line of the same height that the forecast then fills.
+today = state.context().today or data.today(ds)
+forecast_slot = st.empty()
+forecast_later = not data.has_forecast(ds, today)
+if forecast_later:
+    forecast_line(forecast_slot, "Looking ahead at who may run out of AI Credits…")
+else:
+    running_out(forecast_slot, today)
 # Without earlier data the deltas give way to a note, so the earlier report is not needed.
 before = (
     data.report(ds, previous, granularity, filters.teams, tools) if compare.has_data else report
@@ -249,3 +262,6 @@ with st.container(border=True):
     chart_or_empty(
         h.users, "Nobody hit their AI Credits limit", charts.limit_hits_chart, "hits", hits=True
     )
+
+if forecast_later:
+    running_out(forecast_slot, today)

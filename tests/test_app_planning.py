@@ -160,6 +160,30 @@ def test_nobody_at_risk_is_said_in_words(app_env, small_ds):
     assert any("Nobody is expected to run out" in i for i in texts(at.info))
 
 
+def test_the_summary_line_after_a_team_change_is_the_one_a_fresh_load_shows(app_env, small_ds):
+    """A new session draws the charts before the forecast fills its line; a rerun with the
+    forecast made writes the line at once. Either way there is one line, in the same place."""
+    teams = {
+        small_ds.users.set_index("user_id").loc[r.user_id, "team"]
+        for r in small_ds.forecast(END).at_risk
+    }
+    calm = next(t for t in small_ds.teams if t not in teams)
+    at = new_app()
+    at.run()
+    at.multiselect(key="team").set_value([calm]).run()
+    assert_clean(at)
+    fresh = new_app(team=[calm])
+    fresh.run()
+
+    def lines(app):
+        return [plain(m.value) for m in app.main.markdown if "run out of AI Credits" in m.value]
+
+    assert lines(at) == lines(fresh)
+    assert len(lines(at)) == 1 and "Nobody is expected to run out" in lines(at)[0]
+    assert plain(at.main.markdown[0].value) == lines(at)[0]
+    assert not [m for m in at.main.markdown if "Looking ahead" in m.value]
+
+
 @pytest.fixture
 def seats_dataset(tmp_path):
     """A licensed user who never made a request and one who stopped months ago, both with

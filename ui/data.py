@@ -32,6 +32,7 @@ ENV_AS_OF = "AI_CONSOLE_AS_OF"
 ENV_MEMORY = "AI_CONSOLE_APP_MEMORY_MB"
 MIN_MEMORY = 2 << 30
 MAX_OPEN = 3
+FORECASTS_KEY = "forecasts_made"  # (path, fingerprint, as_of) of the forecasts this session made
 
 
 class CannotOpen(Exception):
@@ -408,7 +409,15 @@ def at_risk(ds, as_of: date, teams=()) -> tuple[metrics.AtRisk, ...]:
     narrowed here, because the engine narrows exactly so (a team changes only which licenses
     are listed) and one forecast takes seconds on 100,000 users, too long for every team
     filter the main page's summary line meets."""
-    return _at_risk(ds, *_key(ds), as_of, _teams(teams))
+    found = _at_risk(ds, *_key(ds), as_of, _teams(teams))
+    st.session_state.setdefault(FORECASTS_KEY, set()).add((*_key(ds), as_of))
+    return found
+
+
+def has_forecast(ds, as_of: date) -> bool:
+    """Whether this session has made the organization's forecast as of `as_of`, so that a
+    team's line is a quick narrowing of it."""
+    return (*_key(ds), as_of) in st.session_state.get(FORECASTS_KEY, ())
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
