@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import metrics
-from metrics import Period, cache, ledger
+from metrics import Period, cache, ledger, opening
 from metrics.dataset import Parts
 from tests.datasets import license_, request, user, worked_example, write_dataset
 
@@ -32,6 +32,24 @@ def test_second_open_reads_the_cached_ledger_and_answers_the_same(tmp_path, monk
     monkeypatch.setattr(ledger, "fold", no_ledger)
     second = metrics.open_dataset(root, cache_dir=folder)
     assert second.report(PERIOD) == first.report(PERIOD)
+
+
+def test_a_dataset_checked_once_is_not_read_again_to_check_it_again(tmp_path, monkeypatch):
+    root = worked_example(tmp_path / "ds")
+    folder = tmp_path / "cache"
+    assert metrics.validate(root, cache_dir=folder) == []
+    (entry,) = folder.iterdir()
+
+    def no_scan(*_):
+        raise AssertionError("the requests must not be read again")
+
+    monkeypatch.setattr(opening, "scan_unit", no_scan)
+    assert metrics.validate(root, cache_dir=folder) == []
+    assert metrics.open_dataset(root, cache_dir=folder).fingerprint == entry.name
+    monkeypatch.undo()
+    (root / "organization.json").write_text('{"timezone": "Nowhere/Atlantis"}')
+    (issue,) = metrics.validate(root, cache_dir=folder)  # a changed file is checked afresh
+    assert issue.column == "timezone"
 
 
 def test_a_changed_input_or_timezone_is_a_new_cache_entry(tmp_path):
