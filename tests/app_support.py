@@ -95,15 +95,25 @@ def texts(elements) -> list[str]:
 
 
 def record_csvs(monkeypatch) -> list[bytes]:
-    """Every CSV the app writes from now on, as the bytes a download would hold."""
-    from ui import safety
+    """Every CSV the app offers from now on, as the bytes a click on its button downloads
+    (a file written on click is written here at once)."""
+    import streamlit as st
+    from streamlit.delta_generator import DeltaGenerator
 
     written: list[bytes] = []
-    original = safety.csv_bytes
+    on_page, in_column = st.download_button, DeltaGenerator.download_button
 
-    def recording(frame):
-        written.append(original(frame))
-        return written[-1]
+    def keep(data) -> None:
+        written.append(data() if callable(data) else data)
 
-    monkeypatch.setattr(safety, "csv_bytes", recording)
+    def page_button(label, data, *args, **kwargs):
+        keep(data)
+        return on_page(label, data, *args, **kwargs)
+
+    def column_button(self, label, data, *args, **kwargs):
+        keep(data)
+        return in_column(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", page_button)
+    monkeypatch.setattr(DeltaGenerator, "download_button", column_button)
     return written

@@ -235,8 +235,8 @@ def hostile_teams(tmp_path):
 def test_the_csv_is_formula_safe_and_carries_the_cost(app_env, hostile_teams, monkeypatch):
     written = record_csvs(monkeypatch)
     at = open_teams(dataset=str(hostile_teams), period="Last 30 days", price="2")
-    (csv,) = written
-    back = pd.read_csv(io.BytesIO(csv), keep_default_na=False)
+    tables = [pd.read_csv(io.BytesIO(b), keep_default_na=False) for b in written]
+    (back,) = [t for t in tables if "team" in t.columns]  # the charts' series have no teams
     assert sorted(back["team"]) == sorted(
         ['\'=HYPERLINK("http://evil.example","x")', "'+SUM(1)", "**Bold** team", "No team"]
     )

@@ -138,14 +138,25 @@ def hostile_dataset(tmp_path):
 def test_csv_cells_cannot_run_as_formulas(app_env, hostile_dataset, monkeypatch):
     written = record_csvs(monkeypatch)
     at = open_users(dataset=str(hostile_dataset), period="Last 30 days")
-    (csv,) = written
-    back = pd.read_csv(io.BytesIO(csv), keep_default_na=False)
+    tables = [pd.read_csv(io.BytesIO(b), keep_default_na=False) for b in written]
+    (back,) = [t for t in tables if "name" in t.columns]  # the charts' series have no names
     assert sorted(back["name"]) == sorted(
         ['\'=HYPERLINK("http://evil.example","x")', "'+1+1", "'-2", "'@SUM(A1)", "Ann Lee"]
     )
     assert back["total"].tolist() == [4.0] * 5
     assert back["requests"].dtype.kind == "i"
     assert plain(at.caption[0].value).startswith("![logo](http://evil.example/logo.png)")
+
+
+def test_no_csv_is_written_until_its_button_is_clicked(app_env, hostile_dataset, monkeypatch):
+    """On 100,000 users writing the table's CSV took seconds on every rerun."""
+    from ui import safety
+
+    calls = []
+    monkeypatch.setattr(safety, "csv_bytes", lambda frame: calls.append(frame) or b"")
+    at = open_users(dataset=str(hostile_dataset), period="Last 30 days")
+    at.run()
+    assert at.get("download_button") and calls == []
 
 
 def test_markdown_in_names_stays_literal(app_env, hostile_dataset):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
@@ -121,6 +123,38 @@ def test_the_users_table_fits_1440_pixels_whatever_the_sort(page, server):
         )
         assert width <= visible and left == 0, (sort, width, visible)
     assert "users_sort=Team" in page.url
+
+
+def download_csv(page) -> bytes:
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    with open(download.value.path(), "rb") as f:
+        return f.read()
+
+
+def users_page(page, url: str) -> None:
+    page.goto(url)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    wait_for_app(page)
+
+
+def test_the_users_csv_is_written_on_click_as_sorted_after_a_change(page, server, browser_ds):
+    """The file is made when the button is clicked, not on each rerun: after a sort change it
+    holds the rows a fresh load of the same address offers, in the new order."""
+    users_page(page, server + "/users?period=Last+3+months")
+    page.get_by_label("Sort by").click()
+    page.get_by_role("option", name="Team", exact=True).click()
+    page.wait_for_url(re.compile(r"users_sort=Team"))
+    wait_for_app(page)
+    changed = download_csv(page)
+    users_page(page, page.url)
+    assert download_csv(page) == changed
+    users_page(page, server + "/users?period=Last+3+months")
+    before = download_csv(page)
+    old, new = (pd.read_csv(io.BytesIO(b), keep_default_na=False) for b in (before, changed))
+    assert len(new) > 1 and new["team"].nunique() > 1
+    assert set(new["user_id"]) == set(old["user_id"]) <= set(browser_ds.users["user_id"])
+    assert new["user_id"].tolist() != old["user_id"].tolist()
 
 
 def test_generate_a_small_organization_from_the_form(page, server, tmp_path):
