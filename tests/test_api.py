@@ -94,11 +94,44 @@ def test_standings_of_the_current_quota_period(tmp_path):
     assert st.loc["b", "period_end"] == date(2026, 4, 8)
     assert st.loc["c", "allowance"] == 15 and st.loc["c", "topup_used"] == 2
     ov = ds.users_overview(Period(date(2026, 3, 1), date(2026, 3, 15))).set_index("user_id")
-    assert ov.loc["u1", "plans"] == "AI Pro, AI Ultimate"
+    assert ov.loc["u1", "licenses"] == 2 and ov.loc["u1", "license_id"] == "a"
+    assert (ov.loc["u1", "quota_start"], ov.loc["u1", "quota_end"]) == (
+        date(2026, 3, 1),
+        date(2026, 3, 31),
+    )
     assert ov.loc["u1", "share_used"] == pytest.approx(8.5 / 12)
     assert not ov.loc["u1", "near_limit"]  # 71% of the fullest license
     assert ov.loc["u1", "last_active"] == date(2026, 3, 12)
     assert ov.loc["u2", "near_limit"] and ov.loc["u2", "share_used"] == pytest.approx(12 / 15)
+
+
+def test_the_fullest_license_is_the_largest_share_then_the_most_spent_then_the_first_id(
+    tmp_path,
+):
+    licenses = [license_(lid, uid, quota) for lid, uid, quota in LICENSES]
+    requests = [
+        request(f"r{i}", "2026-03-02 10:00", uid, lid, c)
+        for i, (uid, lid, c) in enumerate([("u1", "small", 5), ("u1", "big", 10), ("u2", "y", 3)])
+    ]
+    root = write_dataset(tmp_path, [user("u1"), user("u2"), user("u3")], licenses, requests)
+    ds = metrics.open_dataset(root, cache_dir=False)
+    ov = ds.users_overview(Period(date(2026, 3, 1), date(2026, 3, 15))).set_index("user_id")
+    assert ov.loc["u1", "license_id"] == "big"  # half used, as is "small", but 10 spent
+    assert ov.loc["u1", "share_used"] == 0.5 and ov.loc["u1", "spent"] == 10
+    assert ov.loc["u2", "license_id"] == "y"  # 3 of 10 against nothing of "x" or "z"
+    assert ov.loc["u3", "license_id"] == "p"  # nothing spent of either: the first id
+    assert ov["licenses"].to_dict() == {"u1": 2, "u2": 3, "u3": 2}
+
+
+LICENSES = [
+    ("small", "u1", 10),
+    ("big", "u1", 20),
+    ("x", "u2", 10),
+    ("y", "u2", 10),
+    ("z", "u2", 0),
+    ("q", "u3", 10),
+    ("p", "u3", 10),
+]
 
 
 def test_every_public_name_resolves():

@@ -335,46 +335,9 @@ def bucket_users(ds, first: date, last: date, teams=(), tools=()) -> pd.DataFram
     return _bucket_users(ds, *_key(ds), first, last, _teams(teams), _tools(tools))
 
 
-def fullest_licenses(standings: pd.DataFrame) -> pd.DataFrame:
-    """One row per user: the license with the largest share of its allowance used (then the
-    most spent, then the first id), with how many licenses the user holds."""
-    ranked = standings.assign(
-        _share=standings["share_used"].fillna(-1.0),
-    ).sort_values(["_share", "spent", "license_id"], ascending=[False, False, True])
-    first = ranked.drop_duplicates("user_id", keep="first")
-    counts = standings.groupby("user_id").size().rename("licenses")
-    out = first.set_index("user_id").join(counts)
-    return pd.DataFrame(
-        {
-            "plan": out["plan"],
-            "licenses": out["licenses"].astype(int),
-            "quota": out["quota"],
-            "topup_limit": out["topup_limit"],
-            "allowance": out["allowance"],
-            "spent": out["spent"],
-            "share_used": out["share_used"],
-            "topup_used": out["topup_used"],
-            "quota_start": out["period_start"],
-            "quota_end": out["period_end"],
-        }
-    )
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def _users_table(_ds, path: str, fp: str, start: date, end: date, teams) -> pd.DataFrame:
-    period = metrics.Period(start, end)
-    overview = _ds.users_overview(period, teams)
-    keep = ["user_id", "name", "email", "team", "requests", "builtin", "topup", "total"]
-    keep += ["limit_hits", "last_active"]
-    table = overview[keep].merge(
-        fullest_licenses(_ds.standings(end, teams)),
-        how="left",
-        left_on="user_id",
-        right_index=True,
-    )
-    table["licenses"] = table["licenses"].fillna(0).astype(int)
-    table["near_limit"] = table["share_used"].fillna(0) >= 0.8
-    return table
+    return _ds.users_overview(metrics.Period(start, end), teams)
 
 
 def users_table(ds, period: metrics.Period, teams=()) -> pd.DataFrame:
