@@ -69,6 +69,7 @@ def open_dataset(
     scheduler: str | None = None,
     memory: int | None = None,
     progress: Progress | None = None,
+    _check_only: bool = False,
 ) -> Dataset:
     """Validate a dataset directory and compute its ledger, or read it back from the cache.
 
@@ -94,7 +95,7 @@ def open_dataset(
         tables = _small_tables(chk, root, name, tz, unit)
         parts = Parts(limit // 4)
         usable = tables is not None and found is not None and not chk.found and cached
-        if usable and cache.load(folder, key, parts.add):
+        if usable and cache.load(folder, key, (lambda rows: None) if _check_only else parts.add):
             return Dataset(root, tables, parts, key)
         parts = Parts(limit // 4)  # afresh: a failed load may have added some
         _requests(chk, root, tables, units, scheduler, limit, progress, parts, ahead)
@@ -107,9 +108,10 @@ def open_dataset(
 
 def validate(path, timezone: str | None = None, cache_dir=None) -> list[Issue]:
     """Every broken rule of the dataset (empty when it is valid), for the Data page. A cached
-    ledger answers at once: the same files passed every rule when it was computed."""
+    ledger answers at once: the same files passed every rule when it was computed, so it is
+    only read back whole, not kept (on 24 months of 100,000 users it would spill to disk)."""
     try:
-        open_dataset(path, timezone=timezone, cache_dir=cache_dir)
+        open_dataset(path, timezone=timezone, cache_dir=cache_dir, _check_only=True)
     except DatasetError as exc:
         return list(exc.issues)
     return []

@@ -9,6 +9,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import metrics
@@ -43,13 +45,25 @@ def test_a_dataset_checked_once_is_not_read_again_to_check_it_again(tmp_path, mo
     def no_scan(*_):
         raise AssertionError("the requests must not be read again")
 
+    def not_kept(*_):
+        raise AssertionError("a check reads the cached ledger back, it does not keep it")
+
     monkeypatch.setattr(opening, "scan_unit", no_scan)
+    monkeypatch.setattr(Parts, "add", not_kept)
     assert metrics.validate(root, cache_dir=folder) == []
+    monkeypatch.undo()
+    monkeypatch.setattr(opening, "scan_unit", no_scan)
     assert metrics.open_dataset(root, cache_dir=folder).fingerprint == entry.name
     monkeypatch.undo()
-    (root / "organization.json").write_text('{"timezone": "Nowhere/Atlantis"}')
-    (issue,) = metrics.validate(root, cache_dir=folder)  # a changed file is checked afresh
-    assert issue.column == "timezone"
+    requests = pq.read_table(root / "requests.parquet")
+    ids = requests["request_id"].to_pylist()
+    pq.write_table(  # a duplicate id, where the small tables stay byte for byte the same
+        requests.set_column(0, "request_id", pa.array(["r1", *ids[1:-1], "r1"])),
+        root / "requests.parquet",
+    )
+    (issue,) = metrics.validate(root, cache_dir=folder)  # changed requests are checked afresh
+    assert (issue.column, issue.rule, issue.rows) == ("request_id", "must be unique", 2)
+    assert [p.name for p in folder.iterdir()] == [entry.name]  # nor cached when broken
 
 
 def test_a_changed_input_or_timezone_is_a_new_cache_entry(tmp_path):
