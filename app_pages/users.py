@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from ui import charts, components, data, safety, state
@@ -54,13 +55,10 @@ if only_near:
     rows = rows[rows["near_limit"]]
 column, ascending = SORTS[sort_by]
 rows = rows.sort_values([column, "user_id"], ascending=[ascending, True], na_position="last")
-share = rows["share_used"].fillna(0)
+share, held, plan = rows["share_used"].fillna(0), rows["licenses"], rows["plan"].fillna("")
 rows = rows.assign(
-    status=[AT_LIMIT if s >= 1 else NEAR_LIMIT if s >= 0.8 else "" for s in share],
-    license=[
-        "" if n == 0 else f"{plan} (+{n - 1})" if n > 1 else plan
-        for plan, n in zip(rows["plan"].fillna(""), rows["licenses"], strict=True)
-    ],
+    status=np.select([share >= 1, share >= 0.8], [AT_LIMIT, NEAR_LIMIT], ""),
+    license=plan.where(held <= 1, plan + " (+" + (held - 1).astype(str) + ")").where(held > 0, ""),
 )
 
 price = filters.price
