@@ -32,7 +32,6 @@ ENV_AS_OF = "AI_CONSOLE_AS_OF"
 ENV_MEMORY = "AI_CONSOLE_APP_MEMORY_MB"
 MIN_MEMORY = 2 << 30
 MAX_OPEN = 3
-FORECASTS_KEY = "forecasts_made"  # (path, fingerprint, as_of) of the forecasts this session made
 
 
 class CannotOpen(Exception):
@@ -373,14 +372,19 @@ def at_risk(ds, as_of: date, teams=()) -> tuple[metrics.AtRisk, ...]:
     are listed) and one forecast takes seconds on 100,000 users, too long for every team
     filter the main page's summary line meets."""
     found = _at_risk(ds, *_key(ds), as_of, _teams(teams))
-    st.session_state.setdefault(FORECASTS_KEY, set()).add((*_key(ds), as_of))
+    _forecasts_made().add((*_key(ds), as_of))
     return found
 
 
+@st.cache_resource
+def _forecasts_made() -> set[tuple[str, str, date]]:
+    return set()
+
+
 def has_forecast(ds, as_of: date) -> bool:
-    """Whether this session has made the organization's forecast as of `as_of`, so that a
-    team's line is a quick narrowing of it."""
-    return (*_key(ds), as_of) in st.session_state.get(FORECASTS_KEY, ())
+    """Whether this server has made the organization's forecast as of `as_of` (for any
+    session), so that a team's line is a quick narrowing of what the forecast cache holds."""
+    return (*_key(ds), as_of) in _forecasts_made()
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
