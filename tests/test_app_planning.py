@@ -161,8 +161,8 @@ def test_nobody_at_risk_is_said_in_words(app_env, small_ds):
 
 
 def test_the_summary_line_after_a_team_change_is_the_one_a_fresh_load_shows(app_env, small_ds):
-    """A new session draws the charts before the forecast fills its line; a rerun with the
-    forecast made writes the line at once. Either way there is one line, in the same place."""
+    """Before the server has made the forecast, the charts come before it fills its line; a
+    rerun with it made writes the line at once. Either way there is one line, in one place."""
     teams = {
         small_ds.users.set_index("user_id").loc[r.user_id, "team"]
         for r in small_ds.forecast(END).at_risk
