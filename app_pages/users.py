@@ -86,24 +86,25 @@ st.caption(
     f"the one in force for the user that day. {len(rows):,} of {len(table):,} users shown."
 )
 
+SHOWN = [
+    "name",
+    "team",
+    "status",
+    "license",
+    "share_used",
+    "spent",
+    "allowance",
+    "topup_limit",
+    "limit_hits",
+    "total",
+    "last_active",
+]
 st.dataframe(
-    rows,
+    rows.set_index("user_id")[SHOWN],  # only what is shown travels: half the bytes
     hide_index=True,
     height=560,
     key="users_table",
-    column_order=[
-        "name",
-        "team",
-        "status",
-        "license",
-        "share_used",
-        "spent",
-        "allowance",
-        "topup_limit",
-        "limit_hits",
-        "total",
-        "last_active",
-    ],
+    column_order=SHOWN,
     column_config={
         "name": st.column_config.TextColumn("User", pinned=True, width=140),
         "team": st.column_config.TextColumn("Team", width=105),
