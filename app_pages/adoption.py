@@ -68,8 +68,8 @@ def forecast_line(slot, text: str) -> None:
         right.page_link("app_pages/planning.py", label="Planning", icon=":material/arrow_forward:")
 
 
-# A forecast takes seconds on a large organization, so when this session has not made today's
-# yet, the charts come first, under a line of the same height that the forecast then fills.
+# A forecast takes seconds on a large organization, so until the server has made today's, the
+# charts come first, under a placeholder line that the forecast then replaces in place.
 today = state.context().today or data.today(ds)
 forecast_slot = st.empty()
 forecast_later = not data.has_forecast(ds, today)
