@@ -16,8 +16,19 @@ if TYPE_CHECKING:
     import pandas as pd
 
 BANDS = ("< 20 %", "20–80 %", "≥ 80 %", "hit")
-FULLEST = ("license_id", "plan", "quota", "topup_limit", "allowance", "spent", "share_used")
-FULLEST += ("topup_used", "quota_start", "quota_end")
+# The columns of a user's fullest license that users_overview carries.
+FULLEST = [
+    "license_id",
+    "plan",
+    "quota",
+    "topup_limit",
+    "allowance",
+    "spent",
+    "share_used",
+    "topup_used",
+    "quota_start",
+    "quota_end",
+]
 
 
 def _credits(micro) -> np.ndarray:
@@ -29,7 +40,7 @@ def _days(days) -> np.ndarray:
     took most of a second."""
     found, at = np.unique(np.asarray(days, np.int64), return_inverse=True)
     dates = [None if d < 0 else date(1970, 1, 1) + timedelta(days=int(d)) for d in found]
-    return np.array([*dates, None], dtype=object)[at]
+    return np.array(dates, dtype=object)[at]
 
 
 class Views:
@@ -127,7 +138,7 @@ class Views:
             .set_index("user_id")
             .rename(columns={"period_start": "quota_start", "period_end": "quota_end"})
         )
-        extra = fullest[[*FULLEST]].assign(licenses=st.groupby("user_id").size())
+        extra = fullest[FULLEST].assign(licenses=st.groupby("user_id").size())
         frame = frame.join(extra, on="user_id")
         frame["licenses"] = frame["licenses"].fillna(0).astype(int)
         frame["near_limit"] = frame["share_used"].fillna(0) >= 0.8
