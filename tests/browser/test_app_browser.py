@@ -106,11 +106,21 @@ def test_users_and_data_pages_keep_the_filters(page, server):
     assert "period=Last+6+months" in page.url
 
 
-def test_the_users_table_fits_1440_pixels_whatever_the_sort(page, server):
-    page.goto(server + "/users?period=Last+3+months")
-    table = page.locator('[data-testid="stDataFrame"]').first
-    table.wait_for()
+def download_csv(page) -> bytes:
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    with open(download.value.path(), "rb") as f:
+        return f.read()
+
+
+def users_page(page, url: str) -> None:
+    page.goto(url)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
     wait_for_app(page)
+
+
+def test_the_users_table_fits_1440_pixels_whatever_the_sort(page, server):
+    users_page(page, server + "/users?period=Last+3+months")
     scroller = '[data-testid="stDataFrame"] .dvn-scroller'
     for sort in ["Last active", "AI Credits in the period", "Team"]:
         page.get_by_label("Sort by").click()
@@ -123,19 +133,6 @@ def test_the_users_table_fits_1440_pixels_whatever_the_sort(page, server):
         )
         assert width <= visible and left == 0, (sort, width, visible)
     assert "users_sort=Team" in page.url
-
-
-def download_csv(page) -> bytes:
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download CSV").click()
-    with open(download.value.path(), "rb") as f:
-        return f.read()
-
-
-def users_page(page, url: str) -> None:
-    page.goto(url)
-    page.locator('[data-testid="stDataFrame"]').first.wait_for()
-    wait_for_app(page)
 
 
 def test_the_users_csv_is_written_on_click_as_sorted_after_a_change(page, server, browser_ds):
