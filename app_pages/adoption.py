@@ -83,11 +83,12 @@ before = (
 )
 frame = report.frame()
 by_days = {f"{b.first}..{b.last}": b for b in report.buckets}
+where = f"{ds.name} · {charts.day_range(period.start, period.end)}"
 who = state.teams_text(filters.teams, ds.teams)
-subtitle = [
-    f"{ds.name} · {charts.day_range(period.start, period.end)}",
-    f"{who[:1].upper()}{who[1:]} · {', '.join(tool_labels) if tool_labels else 'all tools'}",
-]
+who = f"{who[:1].upper()}{who[1:]}"
+subtitle = [where, f"{who} · {', '.join(tool_labels) if tool_labels else 'all tools'}"]
+# Limit hits count every tool whatever the filter, and an exported image must not say otherwise.
+hits_subtitle = [where, f"{who} · all tools"]
 HELP = {
     "active": "Per bar, the number of different users with at least one counted request in it: "
     "a request that spent AI Credits in Junie, Claude Agent, AI Assistant chat or another tool "
@@ -183,10 +184,11 @@ def chart_or_empty(value, empty_text: str, chart_fn, chart: str, hits: bool = Fa
     # Redrawn in place on a filter change (the fast path); a new pick, or a pick dropped, is a
     # new chart, so no selection outlives the bar it named.
     key = f"chart_{chart}" + (f"_{bucket.first}_{bucket.last}" if bucket else "")
+    sub = hits_subtitle if hits else subtitle
     components.altair_chart(
-        chart_fn(frame, report.granularity, subtitle, (str(bucket.first), str(bucket.last)))
+        chart_fn(frame, report.granularity, sub, (str(bucket.first), str(bucket.last)))
         if bucket
-        else chart_fn(frame, report.granularity, subtitle),
+        else chart_fn(frame, report.granularity, sub),
         on_select=functools.partial(remember_pick, chart, key),
         selection_mode=charts.SELECTION,
         key=key,

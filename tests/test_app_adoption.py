@@ -215,6 +215,10 @@ def test_tool_filter_narrows_the_first_two_charts_only(app_env, small_ds):
     everything = small_ds.report(period)
     assert narrowed.credits.total < everything.credits.total
     check_charts(at, narrowed, hits_report=everything)
+    # An exported image carries its subtitle: the hits chart must not claim the tool filter.
+    active, credits, hits = (spec(c)["title"]["subtitle"][1] for c in charts(at))
+    assert active == credits == "All teams · Junie"
+    assert hits == "All teams · all tools"
 
 
 def test_users_without_a_team_can_be_chosen(app_env, small_ds):
