@@ -261,3 +261,16 @@ def test_the_users_without_a_team_stay_none_in_the_teams_frame(small_ds):
     last = table.sort_values("adoption").set_index("label").loc["No team", "team"]
     assert last is None
     assert table["team"].tolist()[:-1] == list(small_ds.teams)
+
+
+def test_a_sort_in_place_gives_the_table_the_key_of_a_fresh_load(app_env):
+    """Streamlit keeps a table's column widths under its key: a sort in place must give the
+    table a new key, the one a fresh load of that sort gives, or the columns stay sized for
+    the old first rows."""
+    at = open_teams(period="Last 3 months")
+    before = at.dataframe[0].proto.id
+    at.selectbox(key="teams_sort").set_value("Active users").run()
+    fresh = open_teams(period="Last 3 months", teams_sort="Active users")
+    assert at.dataframe[0].proto.id != before
+    assert at.dataframe[0].proto.id == fresh.dataframe[0].proto.id
+    pd.testing.assert_frame_equal(table(at), table(fresh))

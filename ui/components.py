@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -15,6 +16,9 @@ from ui.charts import day_range
 from ui.state import NO_TEAM
 
 INT = "%,d"
+# What a table cell without a value shows (a user never active, without a license), instead of
+# Streamlit's "None".
+MISSING = "—"
 CREDITS = "%,.1f"
 NO_EARLIER_DATA = "No earlier data"
 PARTIAL_EARLIER_DATA = "Earlier data partial"
@@ -141,8 +145,9 @@ def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> No
         column_order=list(USER_COLUMNS),
         column_config=USER_COLUMNS,
         hide_index=True,
-        key=key,
+        key=table_key(key, users),
         height=min(38 + 35 * max(len(users), 1), 360),
+        placeholder=MISSING,
     )
     csv_button(
         "Users CSV",
@@ -153,11 +158,11 @@ def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> No
 
 
 def table_key(name: str, frame: pd.DataFrame) -> str:
-    """A table's key that changes with what it shows. Streamlit keeps a table's column widths
-    across reruns under one key, so after a filter change in place the columns would stay sized
-    for the old rows (the last one cut off), unlike a fresh load of the same view."""
-    digest = int(pd.util.hash_pandas_object(frame, index=False).sum()) & 0xFFFFFFFF
-    return f"{name}_{digest:08x}"
+    """A table's key that changes with what it shows, in its order. Streamlit keeps a table's
+    column widths across reruns under one key, so after a filter or sort change in place the
+    columns would stay sized for the old first rows, unlike a fresh load of the same view."""
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return f"{name}_{hashlib.blake2b(rows.tobytes(), digest_size=4).hexdigest()}"
 
 
 def csv_button(label: str, frame, file_name: str, key=None, help=None, at=st) -> None:
