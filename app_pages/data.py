@@ -294,6 +294,7 @@ with st.container(border=True):
         st.markdown(f"**Measured traits** of the dataset generated in {safety.md(where)}")
         st.dataframe(
             components.traits_table(settings, measured),
+            placeholder=components.MISSING,
             hide_index=True,
             key="gen_traits",
             column_config={

@@ -45,6 +45,7 @@ with st.container(border=True):
     else:
         st.dataframe(
             risk,
+            placeholder=components.MISSING,
             hide_index=True,
             key=components.table_key("risk_table", risk),
             height=min(38 + 35 * len(risk), 420),
@@ -159,6 +160,7 @@ with st.container(border=True):
         st.caption("Licensed now, and no counted request ever: reclaim candidates.")
         st.dataframe(
             unused,
+            placeholder=components.MISSING,
             hide_index=True,
             key=components.table_key("never_table", unused),
             height=min(38 + 35 * max(len(unused), 1), 320),
@@ -178,6 +180,7 @@ with st.container(border=True):
         )
         st.dataframe(
             gone,
+            placeholder=components.MISSING,
             hide_index=True,
             key=components.table_key("lapsed_table", gone),
             height=min(38 + 35 * max(len(gone), 1), 320),

@@ -163,6 +163,7 @@ with st.container(border=True):
         key = components.table_key("teams_table", rows)
         st.dataframe(
             rows,
+            placeholder=components.MISSING,
             hide_index=True,
             key=key,
             on_select=functools.partial(pick_from_table, key, rows["team"].tolist()),

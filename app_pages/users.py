@@ -101,6 +101,7 @@ SHOWN = [
 ]
 st.dataframe(
     rows.set_index("user_id")[SHOWN],  # only what is shown travels: half the bytes
+    placeholder=components.MISSING,
     hide_index=True,
     height=560,
     key="users_table",

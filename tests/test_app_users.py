@@ -39,6 +39,9 @@ def test_one_row_per_user_matching_the_engine(app_env, small_ds):
     assert (merged.loc[~merged["near_limit"], "status"] == "").all()
     shares = shown["share_used"].fillna(-1).tolist()
     assert shares == sorted(shares, reverse=True)
+    # A user never active, or without a license, shows a dash where Streamlit says "None".
+    assert shown["last_active"].isna().any() and shown["allowance"].isna().any()
+    assert at.dataframe[0].proto.placeholder == "—"
 
 
 def test_every_column_of_a_row_describes_the_same_license(app_env, small_ds):
