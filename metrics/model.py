@@ -10,6 +10,7 @@ import enum
 import json
 from dataclasses import dataclass
 from datetime import date
+from fractions import Fraction
 
 from metrics.periods import Bucket, Granularity, Period
 
@@ -191,9 +192,11 @@ class TeamRow:
 
     @property
     def adoption(self) -> float | None:
+        """The exact share rounded half to even, as `round` does: rounding the float share
+        instead gave 0.0187 for 3 of 160 (0.01875), whose nearest double lies below the tie."""
         if not self.licensed_users:
             return None
-        return round(self.licensed_active_users / self.licensed_users, 4)
+        return float(round(Fraction(self.licensed_active_users, self.licensed_users), 4))
 
     def to_json(self, with_team: bool = True) -> dict:
         return {

@@ -114,6 +114,21 @@ def test_adoption_is_rounded_to_four_decimals(tmp_path):
     assert (doc["start"], doc["end"]) == ("2026-03-01", "2026-03-31")
 
 
+@pytest.mark.parametrize(
+    ("licensed", "active", "adoption"),
+    # Exact ties, rounded half to even: 0.01875 (whose nearest double is below the tie),
+    # 0.00625 (above it) and 0.03125 (exactly the tie).
+    [(160, 3, 0.0188), (160, 1, 0.0062), (32, 1, 0.0312)],
+)
+def test_adoption_rounds_the_exact_share(tmp_path, licensed, active, adoption):
+    users = [user(f"u{i}", "T") for i in range(licensed)]
+    licenses = [license_(f"l{i}", f"u{i}", 10) for i in range(licensed)]
+    reqs = [request(f"r{i}", "2026-03-02 10:00", f"u{i}", f"l{i}", 1) for i in range(active)]
+    root = write_dataset(tmp_path, users, licenses, reqs)
+    doc = cli("teams", "--data", str(root), "--start", "2026-03-01", "--end", "2026-03-31")
+    assert doc["organization"]["adoption"] == doc["teams"][0]["adoption"] == adoption
+
+
 def test_no_null_row_when_everybody_has_a_team(small_dataset):
     doc = cli(
         "teams",
