@@ -17,8 +17,8 @@ compare = components.comparison(previous.start, previous.end, ds.first_day)
 st.title("AI adoption and usage")
 caption = st.empty()
 
-gran_col, tools_col = st.columns([2, 3], vertical_alignment="top")
-gran_choice = gran_col.segmented_control(
+controls = components.row()
+gran_choice = controls.segmented_control(
     "Granularity",
     state.GRANULARITY_OPTIONS,
     default=state.AUTO,
@@ -27,8 +27,9 @@ gran_choice = gran_col.segmented_control(
     required=True,
     help="One bar per day, week (Monday to Sunday), month or year. Auto shows days up to "
     "31 days, months up to 731 days, years beyond.",
+    width="content",
 )
-tool_labels = tools_col.pills(
+tool_labels = controls.pills(
     "Tools",
     list(state.TOOL_LABELS),
     selection_mode="multi",
@@ -36,6 +37,7 @@ tool_labels = tools_col.pills(
     bind="query-params",
     help="Narrows Active AI users and AI Credits consumption. Limit hits always count every "
     "tool, because the allowance is shared by all of them.",
+    width="content",
 )
 granularity, auto = state.resolve_granularity(gran_choice, period)
 tools = tuple(state.TOOL_LABELS[t].value for t in tool_labels)
@@ -62,10 +64,14 @@ def running_out(slot, today: date) -> None:
 
 
 def forecast_line(slot, text: str) -> None:
-    with slot.container():
-        left, right = st.columns([5, 1], vertical_alignment="center")
-        left.markdown(f":material/event_upcoming: {text}")
-        right.page_link("app_pages/planning.py", label="Planning", icon=":material/arrow_forward:")
+    with slot.container(), components.row(align="center", spread=True):
+        st.markdown(f":material/event_upcoming: {text}", width="content")
+        st.page_link(
+            "app_pages/planning.py",
+            label="Planning",
+            icon=":material/arrow_forward:",
+            width="content",
+        )
 
 
 # A forecast takes seconds on a large organization, so until the server has made today's, the
@@ -114,17 +120,17 @@ SUMMARY = {
 
 def header(title: str, help_text: str, chart: str) -> None:
     """The chart's CSV is written when it is clicked, not on every filter change."""
-    left, right = st.columns([5, 1], vertical_alignment="center")
-    left.subheader(title, help=help_text, anchor=False)
-    left.caption(SUMMARY[chart])
-    components.csv_button(
-        "CSV",
-        functools.partial(charts.series_csv, frame, chart, filters.price),
-        f"{chart}_{period.start}_{period.end}.csv",
-        key=f"csv_{chart}",
-        help="This chart's series, one row per bucket",
-        at=right,
-    )
+    with components.row(align="center", spread=True):
+        with st.container(width="content"):
+            st.subheader(title, help=help_text, anchor=False)
+            st.caption(SUMMARY[chart])
+        components.csv_button(
+            "CSV",
+            functools.partial(charts.series_csv, frame, chart, filters.price),
+            f"{chart}_{period.start}_{period.end}.csv",
+            key=f"csv_{chart}",
+            help="This chart's series, one row per bucket",
+        )
 
 
 def picked_bucket(chart: str):
@@ -220,8 +226,8 @@ with st.container(border=True):
         (charts.BUILTIN_LABEL, c.builtin, p.builtin),
         (charts.TOPUP_LABEL, c.topup, p.topup),
     ]
-    for col, (label, now, then) in zip(st.columns(3), figures, strict=True):
-        with col:
+    with components.row():
+        for label, now, then in figures:
             components.metric(
                 label, now, then, fmt=components.CREDITS, compare=compare, delta_color="off"
             )
@@ -239,28 +245,28 @@ with st.container(border=True):
     # The tool filter never narrows limit hits, so the filtered report already has them all.
     h = report.limit_hits
     hb = before.limit_hits
-    cols = st.columns(2)
-    with cols[0]:
-        components.metric(
-            "Users who hit their limit",
-            h.users,
-            hb.users,
-            compare=compare,
-            delta_color="inverse",
-            help="Distinct users with a limit hit anywhere in the period",
-        )
-    with cols[1]:
+    with components.row(gap="large"):
+        with st.container(width="content"):
+            components.metric(
+                "Users who hit their limit",
+                h.users,
+                hb.users,
+                compare=compare,
+                delta_color="inverse",
+                help="Distinct users with a limit hit anywhere in the period",
+            )
         peak_day: date | None = h.peak_day
-        components.metric(
-            "Peak daily users who hit their limit",
-            h.peak_daily_users,
-            hb.peak_daily_users,
-            compare=compare,
-            delta_color="inverse",
-            help="The most distinct users hit on a single day of the period",
-        )
-        if peak_day:
-            st.caption(f"Peak on {peak_day:%a}, {charts.day_range(peak_day, peak_day)}")
+        with st.container(width="content"):
+            components.metric(
+                "Peak daily users who hit their limit",
+                h.peak_daily_users,
+                hb.peak_daily_users,
+                compare=compare,
+                delta_color="inverse",
+                help="The most distinct users hit on a single day of the period",
+            )
+            if peak_day:
+                st.caption(f"Peak on {peak_day:%a}, {charts.day_range(peak_day, peak_day)}")
     chart_or_empty(
         h.users, "Nobody hit their AI Credits limit", charts.limit_hits_chart, "hits", hits=True
     )

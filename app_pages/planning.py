@@ -103,11 +103,14 @@ with st.container(border=True):
     )
     spent = forecast.topup_spent / frames.MICRO
     projected = forecast.topup_projected / frames.MICRO
-    cols = st.columns(2)
-    cols[0].metric(f"So far (through {today:%b} {today.day})", spent, format="%,.1f")
-    cols[0].caption(safety.md(price.estimate(spent)))
-    cols[1].metric("Projected for the whole month", projected, format="%,.1f")
-    cols[1].caption(safety.md(price.estimate(projected)))
+    figures = components.row(gap="large")
+    for label, credits in (
+        (f"So far (through {today:%b} {today.day})", spent),
+        ("Projected for the whole month", projected),
+    ):
+        with figures.container(width="content"):
+            st.metric(label, credits, format="%,.1f")
+            st.caption(safety.md(price.estimate(credits)))
 
 seats = data.seats(ds, today, filters.teams)
 seats = seats.assign(team=seats["team"].fillna(state.team_label(None, ds.teams)))
@@ -122,7 +125,11 @@ with st.container(border=True):
         help="Each licensed user's share of their allowance used in the last whole quota "
         "period (their fullest license), and the seats nobody uses.",
     )
-    chart_col, numbers_col = st.columns([3, 2])
+    side_by_side = components.row(gap="large")
+    chart_col, numbers_col = (
+        side_by_side.container(width=520),
+        side_by_side.container(width="content"),
+    )
     with chart_col:
         if bands["users"].sum():
             components.altair_chart(

@@ -69,8 +69,8 @@ with st.container(border=True):
         f"licensed users who are active. {since}"
     )
     compare = dataclasses.replace(compare, text="")
-    cols = st.columns(5)
-    with cols[0]:
+    kpis = components.row(gap="large")
+    with kpis.container(width="content"):
         components.metric(
             "Licensed users",
             org.licensed_users,
@@ -78,7 +78,7 @@ with st.container(border=True):
             compare=compare,
             help="Users holding a license valid on at least one day of the period",
         )
-    with cols[1]:
+    with kpis.container(width="content"):
         components.metric(
             "Active users",
             org.active_users,
@@ -86,7 +86,7 @@ with st.container(border=True):
             compare=compare,
             help="Users with at least one counted request in the period",
         )
-    with cols[2]:
+    with kpis.container(width="content"):
         now_pct = 100 * (org.adoption or 0.0)
         then_pct = 100 * (before.adoption or 0.0)
         components.metric(
@@ -98,7 +98,7 @@ with st.container(border=True):
             delta_text=lambda d: f"{d:+.1f} pts",
             help="Licensed users who are active, out of all licensed users",
         )
-    with cols[3]:
+    with kpis.container(width="content"):
         components.metric(
             "AI Credits",
             org.credits.total,
@@ -109,7 +109,7 @@ with st.container(border=True):
             help="Built-in quota and top-up AI Credits spent in the period",
         )
         st.caption(safety.md(price.estimate(org.credits.total)))
-    with cols[4]:
+    with kpis.container(width="content"):
         components.metric(
             "Users who hit their limit",
             org.limit_hit_users,
@@ -131,9 +131,11 @@ SORTS = {
 }
 
 with st.container(border=True):
-    head, sort_col = st.columns([3, 2], vertical_alignment="bottom")
-    head.subheader("Teams side by side", anchor=False)
-    sort_by = sort_col.selectbox("Sort by", list(SORTS), key="teams_sort", bind="query-params")
+    head = components.row(align="bottom", spread=True)
+    head.subheader("Teams side by side", anchor=False, width="content")
+    sort_by = head.selectbox(
+        "Sort by", list(SORTS), key="teams_sort", bind="query-params", width=260
+    )
     column, ascending = SORTS[sort_by]
     rows = table.sort_values([column, "label"], ascending=[ascending, True], na_position="last")
 

@@ -27,13 +27,19 @@ SORTS = {
 }
 
 with st.container(border=True):
-    search_col, sort_col, only_col = st.columns([3, 2, 2], vertical_alignment="bottom")
-    query = search_col.text_input(
-        "Search", placeholder="Name, email, team or plan", key="users_q", bind="query-params"
+    controls = components.row(align="bottom")
+    query = controls.text_input(
+        "Search",
+        placeholder="Name, email, team or plan",
+        key="users_q",
+        bind="query-params",
+        width=300,
     )
-    sort_by = sort_col.selectbox("Sort by", list(SORTS), key="users_sort", bind="query-params")
-    only_near = only_col.toggle(
-        "Only near or over their limit", key="users_near", bind="query-params"
+    sort_by = controls.selectbox(
+        "Sort by", list(SORTS), key="users_sort", bind="query-params", width=240
+    )
+    only_near = controls.toggle(
+        "Only near or over their limit", key="users_near", bind="query-params", width="content"
     )
 
 rows = table.assign(team=table["team"].fillna(state.team_label(None, ds.teams)))
@@ -62,7 +68,8 @@ rows = rows.assign(
 )
 
 price = filters.price
-cols = st.columns(5)
+kpis = components.row(gap="large")
+cols = [kpis.container(width="content") for _ in range(5)]
 cols[0].metric("Users", f"{len(table):,}")
 cols[1].metric("Active in the period", f"{int((table['requests'] > 0).sum()):,}")
 cols[2].metric(

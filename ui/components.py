@@ -102,6 +102,20 @@ class _Unvalidated:
         return self.chart.to_dict(validate=False, **kwargs)
 
 
+def row(gap: str = "medium", align: str = "top", spread: bool = False):
+    """Elements side by side while they fit, the next one on a new line when it does not.
+    `st.columns` keeps its columns side by side down to a 640-pixel window, where the sidebar
+    leaves the page a few hundred pixels and every label and figure in them was cut off.
+    `spread`: the first element at the left edge, the last at the right."""
+    return st.container(
+        horizontal=True,
+        wrap=True,
+        gap=gap,
+        vertical_alignment=align,
+        horizontal_alignment="distribute" if spread else "left",
+    )
+
+
 def altair_chart(chart: alt.TopLevelMixin, **kwargs):
     """`st.altair_chart` without the schema check: Streamlit converts the chart itself (its
     datasets, names and selections), so the element, its key and its `on_select` are exactly
