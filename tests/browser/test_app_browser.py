@@ -226,3 +226,34 @@ def test_a_chart_exports_a_png_from_its_toolbar(page, server):
     path = download.value.path()
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+CUT_TEXT = """() => Array.from(document.querySelectorAll(
+        '[data-testid="stMetricLabel"] *, [data-testid="stMetricValue"] *,'
+        + ' [data-testid="stMetricDelta"] *, [data-testid="stBaseButton-secondary"] *'))
+    .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.textContent)"""
+
+COVERED = """() => Array.from(document.querySelectorAll(
+        '[data-testid="stButtonGroup"] button, [data-testid="stPageLink"] a'))
+    .filter(b => {
+        const r = b.getBoundingClientRect();
+        const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+        return r.width > 0 && !(top && b.contains(top));
+    })
+    .map(b => b.textContent)"""
+
+
+@pytest.mark.parametrize("path", ["/", "/teams", "/users", "/planning"])
+def test_a_narrow_window_cuts_no_figure_and_hides_no_control(page, server, path):
+    """800 pixels with the sidebar open leave the page some 480: rows wrap instead of cutting
+    labels and figures, and no control lies under another."""
+    page.set_viewport_size({"width": 800, "height": 4000})
+    page.goto(server + path)
+    page.wait_for_selector('[data-testid="stMetricValue"]')
+    if path == "/":
+        charts_drawn(page)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')")
+    wait_for_app(page)
+    assert page.evaluate(CUT_TEXT) == []
+    assert page.evaluate(COVERED) == []
