@@ -31,18 +31,19 @@ with st.container(border=True):
         "30 % chance or more. See docs/forecast.md for the method and how well it does.",
     )
     users = risk["user_id"].nunique()
-    st.markdown(
-        f"**{users:,} user{'s' if users != 1 else ''}** "
-        f"({len(risk):,} license{'s' if len(risk) != 1 else ''}) expected to reach their "
-        f"allowance before their quota period resets, as of "
-        f"{charts.day_range(today, today)}."
-    )
     if risk.empty:
         st.info(
-            "Nobody is expected to run out before their quota period resets.",
+            "Nobody is expected to run out before their quota period resets, as of "
+            f"{charts.day_range(today, today)}.",
             icon=":material/info:",
         )
     else:
+        st.markdown(
+            f"**{users:,} user{'s' if users != 1 else ''}** "
+            f"({len(risk):,} license{'s' if len(risk) != 1 else ''}) expected to reach their "
+            f"allowance before their quota period resets, as of "
+            f"{charts.day_range(today, today)}."
+        )
         st.dataframe(
             risk,
             placeholder=components.MISSING,
@@ -165,49 +166,59 @@ with st.container(border=True):
     never_tab, lapsed_tab = st.tabs([f"Never used ({len(unused):,})", f"Lapsed ({len(gone):,})"])
     with never_tab:
         st.caption("Licensed now, and no counted request ever: reclaim candidates.")
-        st.dataframe(
-            unused,
-            placeholder=components.MISSING,
-            hide_index=True,
-            key=components.table_key("never_table", unused),
-            height=min(38 + 35 * max(len(unused), 1), 320),
-            column_order=["name", "team", "email"],
-            column_config=SEAT_COLUMNS,
-        )
-        components.csv_button(
-            "Download CSV",
-            unused[["user_id", "name", "email", "team", "licensed", "requests"]],
-            f"never_used_{today}.csv",
-            key="never_csv",
-        )
+        if unused.empty:
+            st.info("Every user licensed now has made a counted request.", icon=":material/info:")
+        else:
+            st.dataframe(
+                unused,
+                placeholder=components.MISSING,
+                hide_index=True,
+                key=components.table_key("never_table", unused),
+                height=min(38 + 35 * len(unused), 320),
+                column_order=["name", "team", "email"],
+                column_config=SEAT_COLUMNS,
+            )
+            components.csv_button(
+                "Download CSV",
+                unused[["user_id", "name", "email", "team", "licensed", "requests"]],
+                f"never_used_{today}.csv",
+                key="never_csv",
+            )
     with lapsed_tab:
         st.caption(
             f"Active before, but without a counted request in the last {frames.LAPSED_DAYS} "
             "days (today included)."
         )
-        st.dataframe(
-            gone,
-            placeholder=components.MISSING,
-            hide_index=True,
-            key=components.table_key("lapsed_table", gone),
-            height=min(38 + 35 * max(len(gone), 1), 320),
-            column_order=["name", "team", "last_active", "days_inactive", "licensed", "email"],
-            column_config=SEAT_COLUMNS,
-        )
-        components.csv_button(
-            "Download CSV",
-            gone[
-                [
-                    "user_id",
-                    "name",
-                    "email",
-                    "team",
-                    "licensed",
-                    "last_active",
-                    "days_inactive",
-                    "requests",
-                ]
-            ],
-            f"lapsed_{today}.csv",
-            key="lapsed_csv",
-        )
+        if gone.empty:
+            st.info(
+                f"Everybody active before made a counted request in the last "
+                f"{frames.LAPSED_DAYS} days.",
+                icon=":material/info:",
+            )
+        else:
+            st.dataframe(
+                gone,
+                placeholder=components.MISSING,
+                hide_index=True,
+                key=components.table_key("lapsed_table", gone),
+                height=min(38 + 35 * len(gone), 320),
+                column_order=["name", "team", "last_active", "days_inactive", "licensed", "email"],
+                column_config=SEAT_COLUMNS,
+            )
+            components.csv_button(
+                "Download CSV",
+                gone[
+                    [
+                        "user_id",
+                        "name",
+                        "email",
+                        "team",
+                        "licensed",
+                        "last_active",
+                        "days_inactive",
+                        "requests",
+                    ]
+                ],
+                f"lapsed_{today}.csv",
+                key="lapsed_csv",
+            )

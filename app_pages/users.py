@@ -106,50 +106,6 @@ SHOWN = [
     "total",
     "last_active",
 ]
-st.dataframe(
-    rows.set_index("user_id")[SHOWN],  # only what is shown travels: half the bytes
-    placeholder=components.MISSING,
-    hide_index=True,
-    height=560,
-    key="users_table",
-    column_order=SHOWN,
-    column_config={
-        "name": st.column_config.TextColumn("User", pinned=True, width=140),
-        "team": st.column_config.TextColumn("Team", width=105),
-        "status": st.column_config.TextColumn(
-            "Status", help="At or above 80% of the allowance: near the limit", width=80
-        ),
-        "license": st.column_config.TextColumn(
-            "License", help="Plan of the fullest license; (+n): other licenses held", width=120
-        ),
-        "share_used": st.column_config.ProgressColumn(
-            "Allowance used",
-            format="percent",
-            min_value=0.0,
-            max_value=1.0,
-            width=100,
-            help="Spent in the current quota period / (built-in quota + top-up limit), "
-            "fullest license",
-        ),
-        "spent": st.column_config.NumberColumn(
-            "Spent", format="%.1f", width=60, help="AI Credits spent in the current quota period"
-        ),
-        "allowance": st.column_config.NumberColumn(
-            "Allowance", format="%.1f", width=72, help="Built-in quota + top-up limit"
-        ),
-        "topup_limit": st.column_config.NumberColumn(
-            "Top-up limit", format="%.1f", width=78, help="In force for the user on that day"
-        ),
-        "limit_hits": st.column_config.NumberColumn(
-            "Hits", format="%d", width=45, help="Limit hits in the period"
-        ),
-        "total": st.column_config.NumberColumn(
-            "AI Credits", format="%.1f", width=72, help="AI Credits spent in the period"
-        ),
-        "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD", width=88),
-    },
-)
-
 EXPORT = [
     "user_id",
     "name",
@@ -173,10 +129,69 @@ EXPORT = [
     "total",
     "last_active",
 ]
-components.csv_button(
-    "Download CSV",
-    rows[EXPORT].assign(**price.estimate_columns(rows["total"])),
-    f"users_{period.start}_{period.end}.csv",
-    help="The rows shown, with every column and each user's AI Credits as an estimate of "
-    "money; text that a spreadsheet would run as a formula starts with an apostrophe",
-)
+if rows.empty:
+    who = "No user near or over their limit" if only_near else "No user"
+    st.info(
+        "None of the chosen teams has users."
+        if table.empty
+        else f"{who} matches the search “{safety.md(query.strip())}”."
+        if query
+        else f"{who} in the chosen teams.",
+        icon=":material/search_off:",
+    )
+else:
+    st.dataframe(
+        rows.set_index("user_id")[SHOWN],  # only what is shown travels: half the bytes
+        placeholder=components.MISSING,
+        hide_index=True,
+        height=560,
+        key="users_table",
+        column_order=SHOWN,
+        column_config={
+            "name": st.column_config.TextColumn("User", pinned=True, width=140),
+            "team": st.column_config.TextColumn("Team", width=105),
+            "status": st.column_config.TextColumn(
+                "Status", help="At or above 80% of the allowance: near the limit", width=80
+            ),
+            "license": st.column_config.TextColumn(
+                "License", help="Plan of the fullest license; (+n): other licenses held", width=120
+            ),
+            "share_used": st.column_config.ProgressColumn(
+                "Allowance used",
+                format="percent",
+                min_value=0.0,
+                max_value=1.0,
+                width=100,
+                help="Spent in the current quota period / (built-in quota + top-up limit), "
+                "fullest license",
+            ),
+            "spent": st.column_config.NumberColumn(
+                "Spent",
+                format="%.1f",
+                width=60,
+                help="AI Credits spent in the current quota period",
+            ),
+            "allowance": st.column_config.NumberColumn(
+                "Allowance", format="%.1f", width=72, help="Built-in quota + top-up limit"
+            ),
+            "topup_limit": st.column_config.NumberColumn(
+                "Top-up limit", format="%.1f", width=78, help="In force for the user on that day"
+            ),
+            "limit_hits": st.column_config.NumberColumn(
+                "Hits", format="%d", width=45, help="Limit hits in the period"
+            ),
+            "total": st.column_config.NumberColumn(
+                "AI Credits", format="%.1f", width=72, help="AI Credits spent in the period"
+            ),
+            "last_active": st.column_config.DateColumn(
+                "Last active", format="YYYY-MM-DD", width=88
+            ),
+        },
+    )
+    components.csv_button(
+        "Download CSV",
+        rows[EXPORT].assign(**price.estimate_columns(rows["total"])),
+        f"users_{period.start}_{period.end}.csv",
+        help="The rows shown, with every column and each user's AI Credits as an estimate of "
+        "money; text that a spreadsheet would run as a formula starts with an apostrophe",
+    )

@@ -158,6 +158,9 @@ def test_nobody_at_risk_is_said_in_words(app_env, small_ds):
     at.switch_page(PLANNING).run()
     assert_clean(at)
     assert any("Nobody is expected to run out" in i for i in texts(at.info))
+    # Said once: no "0 users (0 licenses)" line above it, and no empty table.
+    assert not any("0 users" in plain(m.value) for m in at.main.markdown)
+    assert not [df for df in at.dataframe if "license_id" in df.value.columns]
 
 
 def test_the_summary_line_after_a_team_change_is_the_one_a_fresh_load_shows(app_env, small_ds):

@@ -177,3 +177,13 @@ def test_markdown_in_names_stays_literal(app_env, hostile_dataset):
     caption = at.main.caption[0].value
     assert "\\*\\*Team\\*\\* \\!\\[t\\]" in caption
     assert plain(caption).endswith(team)
+
+
+def test_a_search_without_a_match_says_so_instead_of_an_empty_table(app_env):
+    at = open_users(period="Last 3 months")
+    at.text_input(key="users_q").input("zzzznobody").run()
+    assert_clean(at)
+    assert len(at.dataframe) == 0
+    assert [i.value for i in at.info] == ["No user matches the search “zzzznobody”."]
+    at.text_input(key="users_q").input("").run()
+    assert len(at.dataframe) == 1 and not at.info
