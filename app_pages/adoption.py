@@ -167,7 +167,8 @@ def drill_down(bucket, chart: str, teams, tools, only_hits: bool = False) -> Non
     users = data.bucket_users(ds, bucket.first, bucket.last, teams, tools)
     users = users[users["hit_limit"]] if only_hits else users[users["requests"] > 0]
     st.markdown(
-        f"**{len(users):,} user{'s' if len(users) != 1 else ''}** in "
+        f"**{len(users):,} user{'s' if len(users) != 1 else ''}** "
+        f"{'on' if bucket.first == bucket.last else 'in'} "
         f"{charts.day_range(bucket.first, bucket.last)}"
     )
     components.users_table(

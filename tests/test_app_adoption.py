@@ -253,6 +253,32 @@ def test_a_period_without_data_shows_an_empty_state(app_env):
     assert any("No active AI users" in i for i in infos)
     assert any("No AI Credits were spent" in i for i in infos)
     assert any("Nobody hit their AI Credits limit" in i for i in infos)
+    # Beyond the data, its span is the reason and is said.
+    assert all("The dataset holds counted requests from" in i for i in infos)
+
+
+def test_an_empty_chart_within_the_data_does_not_blame_the_data(app_env, small_ds):
+    days = small_ds.report(Period.named(PeriodName.LAST_3_MONTHS, END), Granularity.DAY)
+    quiet = next(
+        b.first
+        for b, hits, active in zip(
+            days.buckets, days.limit_hits.series, days.active_users.series, strict=True
+        )
+        if active and not hits
+    )
+    at = new_app(period="Custom range", range=[quiet.isoformat(), quiet.isoformat()])
+    at.run()
+    assert_clean(at)
+    (info,) = [i.value for i in at.info]
+    assert info == f"Nobody hit their AI Credits limit in {day_range(quiet, quiet)}."
+    # The users behind that day's bar are "on" the day, not "in" it.
+    at = new_app(
+        period="Custom range",
+        range=[quiet.isoformat(), quiet.isoformat()],
+        bar_active=f"{quiet}..{quiet}",
+    )
+    at.run()
+    assert f"** on {day_range(quiet, quiet)}" in at.main.markdown[-1].value
 
 
 def test_charts_declare_a_click_selection(app_env):

@@ -124,13 +124,15 @@ def altair_chart(chart: alt.TopLevelMixin, **kwargs):
 
 
 def empty_state(what: str, period, first_day, last_day) -> None:
-    """Said in words instead of drawing empty axes."""
-    span = (
-        f"The dataset holds counted requests from {day_range(first_day, last_day)}."
-        if first_day
-        else "The dataset holds no counted request at all."
-    )
-    st.info(f"{what} in {day_range(period.start, period.end)}. {span}", icon=":material/info:")
+    """Said in words instead of drawing empty axes; the data's span only where the period
+    reaches beyond it, since there it is the reason."""
+    if first_day is None:
+        span = " The dataset holds no counted request at all."
+    elif period.start < first_day or period.end > last_day:
+        span = f" The dataset holds counted requests from {day_range(first_day, last_day)}."
+    else:
+        span = ""
+    st.info(f"{what} in {day_range(period.start, period.end)}.{span}", icon=":material/info:")
 
 
 def show_issues(issues) -> None:
