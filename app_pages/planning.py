@@ -163,7 +163,8 @@ with st.container(border=True):
         "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD"),
         "days_inactive": st.column_config.NumberColumn("Days since", format="%d"),
     }
-    never_tab, lapsed_tab = st.tabs([f"Never used ({len(unused):,})", f"Lapsed ({len(gone):,})"])
+    # Counts stay out of the labels: a bound tab is named in the URL by its label.
+    never_tab, lapsed_tab = st.tabs(["Never used", "Lapsed"], key="seats_tab", bind="query-params")
     with never_tab:
         st.caption("Licensed now, and no counted request ever: reclaim candidates.")
         if unused.empty:

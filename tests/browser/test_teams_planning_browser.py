@@ -178,3 +178,17 @@ def test_planning_shows_the_forecast_and_the_seats(page, server, browser_ds):
     )
     assert page.get_by_role("button", name="Download CSV").count() >= 2
     assert page.get_by_text("≈ $").count() >= 2
+
+
+def test_the_planning_tab_lives_in_the_url(page, server):
+    page.goto(server + "/planning")
+    page.locator("h1", has_text="Planning").wait_for()
+    wait_for_app(page)
+    page.get_by_role("tab", name="Lapsed").click()
+    page.wait_for_url(re.compile(r"seats_tab=Lapsed"))
+    wait_for_app(page)
+    page.reload()
+    page.locator("h1", has_text="Planning").wait_for()
+    wait_for_app(page)
+    expect(page.get_by_role("tab", name="Lapsed")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_text("Active before, but without a counted request")).to_be_visible()
