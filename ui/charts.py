@@ -94,7 +94,8 @@ def _x(n: int) -> alt.X:
 def _opacity() -> alt.Opacity:
     """Partial buckets are lighter; the note under the chart says why, so no second legend."""
     return alt.Opacity(
-        "coverage:N",
+        "coverage:O",
+        sort=["Whole", "Partial"],
         scale=alt.Scale(domain=["Whole", "Partial"], range=[1.0, PARTIAL_OPACITY]),
         legend=None,
     )

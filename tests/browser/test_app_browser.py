@@ -34,9 +34,12 @@ def charts_drawn(page, n: int = 3) -> None:
 
 
 def test_main_page_renders_three_charts(page, server):
+    said = []
+    page.on("console", lambda m: said.append(m.text) if m.type in ("warning", "error") else None)
     page.goto(server + "/")
     charts_drawn(page)
     assert page.locator(f"{CHART} svg.marks").count() == 3
+    assert said == []  # Vega-Lite warns of encodings it cannot honour
     assert bar_counts(page) == [30, 60, 30]
     assert page.get_by_text("Active AI users").first.is_visible()
     assert page.get_by_text("AI Credits consumption").first.is_visible()
