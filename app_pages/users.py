@@ -146,6 +146,7 @@ else:
         hide_index=True,
         height=560,
         key="users_table",
+        lazy=True,
         column_order=SHOWN,
         column_config={
             "name": st.column_config.TextColumn("User", pinned=True, width=140),
