@@ -142,8 +142,8 @@ def show_issues(issues) -> None:
 
 
 USER_COLUMNS = {
-    "name": st.column_config.TextColumn("User", pinned=True),
-    "team": st.column_config.TextColumn("Team"),
+    "name": st.column_config.TextColumn("User", pinned=True, width="medium"),
+    "team": st.column_config.TextColumn("Team", width="medium"),
     "builtin": st.column_config.NumberColumn("Built-in quota", format="%.2f"),
     "topup": st.column_config.NumberColumn("Top-up AI Credits", format="%.2f"),
     "total": st.column_config.NumberColumn("Total AI Credits", format="%.2f"),
