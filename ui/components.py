@@ -181,12 +181,12 @@ def table_key(name: str, frame: pd.DataFrame) -> str:
     return f"{name}_{hashlib.blake2b(rows.tobytes(), digest_size=4).hexdigest()}"
 
 
-def csv_button(label: str, frame, file_name: str, key=None, help=None, at=st) -> None:
+def csv_button(label: str, frame, file_name: str, key=None, help=None) -> None:
     """A download of `frame` whose text cells cannot run as formulas in a spreadsheet, or of
     what a function writes (a chart's series). Either is written when the button is clicked,
     so a rerun builds no file: on 100,000 users the table's CSV took seconds on every filter
-    change. `at`: the column to draw it in."""
-    at.download_button(
+    change."""
+    st.download_button(
         label,
         frame if callable(frame) else functools.partial(safety.csv_bytes, frame),
         file_name=file_name,
