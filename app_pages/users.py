@@ -149,43 +149,43 @@ else:
         lazy=True,
         column_order=SHOWN,
         column_config={
-            "name": st.column_config.TextColumn("User", pinned=True, width=140),
-            "team": st.column_config.TextColumn("Team", width=105),
+            "name": st.column_config.TextColumn("User", pinned=True, width=128),
+            "team": st.column_config.TextColumn("Team", width=100),
             "status": st.column_config.TextColumn(
-                "Status", help="At or above 80% of the allowance: near the limit", width=80
+                "Status", help="At or above 80% of the allowance: near the limit", width=72
             ),
             "license": st.column_config.TextColumn(
-                "License", help="Plan of the fullest license; (+n): other licenses held", width=120
+                "License", help="Plan of the fullest license; (+n): other licenses held", width=112
             ),
             "share_used": st.column_config.ProgressColumn(
-                "Allowance used",
+                "Used",
                 format="percent",
                 min_value=0.0,
                 max_value=1.0,
-                width=100,
-                help="Spent in the current quota period / (built-in quota + top-up limit), "
-                "fullest license",
+                width=90,
+                help="Share of the allowance used: spent in the current quota period / "
+                "(built-in quota + top-up limit), fullest license",
             ),
             "spent": st.column_config.NumberColumn(
                 "Spent",
                 format="%.1f",
-                width=60,
+                width=58,
                 help="AI Credits spent in the current quota period",
             ),
             "allowance": st.column_config.NumberColumn(
-                "Allowance", format="%.1f", width=72, help="Built-in quota + top-up limit"
+                "Allowance", format="%.1f", width=68, help="Built-in quota + top-up limit"
             ),
             "topup_limit": st.column_config.NumberColumn(
-                "Top-up limit", format="%.1f", width=78, help="In force for the user on that day"
+                "Top-up limit", format="%.1f", width=80, help="In force for the user on that day"
             ),
             "limit_hits": st.column_config.NumberColumn(
-                "Hits", format="%d", width=45, help="Limit hits in the period"
+                "Hits", format="%d", width=42, help="Limit hits in the period"
             ),
             "total": st.column_config.NumberColumn(
-                "AI Credits", format="%.1f", width=72, help="AI Credits spent in the period"
+                "AI Credits", format="%.1f", width=68, help="AI Credits spent in the period"
             ),
             "last_active": st.column_config.DateColumn(
-                "Last active", format="YYYY-MM-DD", width=88
+                "Last active", format="YYYY-MM-DD", width=84
             ),
         },
     )

@@ -80,7 +80,8 @@ def test_the_table_fits_without_hiding_columns(app_env):
 
     columns = json.loads(config)
     assert columns["name"]["pinned"] is True
-    assert sum(int(columns[c]["width"]) for c in order) <= 1000
+    # What a 1366-pixel window leaves the table with the sidebar open.
+    assert sum(int(columns[c]["width"]) for c in order) <= 904
 
 
 def test_search_sort_and_near_limit_toggle_live_in_the_url(app_env, small_ds):

@@ -122,7 +122,8 @@ def users_page(page, url: str) -> None:
     wait_for_app(page)
 
 
-def test_the_users_table_fits_1440_pixels_whatever_the_sort(page, server):
+def test_the_users_table_fits_a_1366_pixel_window_whatever_the_sort(page, server):
+    page.set_viewport_size({"width": 1366, "height": 1000})
     users_page(page, server + "/users?period=Last+3+months")
     scroller = '[data-testid="stDataFrame"] .dvn-scroller'
     for sort in ["Last active", "AI Credits in the period", "Team"]:
