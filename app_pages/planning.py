@@ -163,63 +163,47 @@ with st.container(border=True):
         "last_active": st.column_config.DateColumn("Last active", format="YYYY-MM-DD"),
         "days_inactive": st.column_config.NumberColumn("Days since", format="%d"),
     }
+
+    def seat_list(tab, users, name: str, caption: str, empty: str, shown: list[str]) -> None:
+        """One list of seats, its CSV with the ids, or why it is empty."""
+        with tab:
+            st.caption(caption)
+            if users.empty:
+                st.info(empty, icon=":material/info:")
+                return
+            st.dataframe(
+                users,
+                placeholder=components.MISSING,
+                hide_index=True,
+                key=components.table_key(f"{name}_table", users),
+                height=min(38 + 35 * len(users), 320),
+                column_order=shown,
+                column_config=SEAT_COLUMNS,
+            )
+            exported = ["user_id", "name", "email", "team", "licensed", *shown, "requests"]
+            components.csv_button(
+                "Download CSV",
+                users[list(dict.fromkeys(exported))],
+                f"{name}_{today}.csv",
+                key=f"{name}_csv",
+            )
+
     # Counts stay out of the labels: a bound tab is named in the URL by its label.
     never_tab, lapsed_tab = st.tabs(["Never used", "Lapsed"], key="seats_tab", bind="query-params")
-    with never_tab:
-        st.caption("Licensed now, and no counted request ever: reclaim candidates.")
-        if unused.empty:
-            st.info("Every user licensed now has made a counted request.", icon=":material/info:")
-        else:
-            st.dataframe(
-                unused,
-                placeholder=components.MISSING,
-                hide_index=True,
-                key=components.table_key("never_table", unused),
-                height=min(38 + 35 * len(unused), 320),
-                column_order=["name", "team", "email"],
-                column_config=SEAT_COLUMNS,
-            )
-            components.csv_button(
-                "Download CSV",
-                unused[["user_id", "name", "email", "team", "licensed", "requests"]],
-                f"never_used_{today}.csv",
-                key="never_csv",
-            )
-    with lapsed_tab:
-        st.caption(
-            f"Active before, but without a counted request in the last {frames.LAPSED_DAYS} "
-            "days (today included)."
-        )
-        if gone.empty:
-            st.info(
-                f"Everybody active before made a counted request in the last "
-                f"{frames.LAPSED_DAYS} days.",
-                icon=":material/info:",
-            )
-        else:
-            st.dataframe(
-                gone,
-                placeholder=components.MISSING,
-                hide_index=True,
-                key=components.table_key("lapsed_table", gone),
-                height=min(38 + 35 * len(gone), 320),
-                column_order=["name", "team", "last_active", "days_inactive", "licensed", "email"],
-                column_config=SEAT_COLUMNS,
-            )
-            components.csv_button(
-                "Download CSV",
-                gone[
-                    [
-                        "user_id",
-                        "name",
-                        "email",
-                        "team",
-                        "licensed",
-                        "last_active",
-                        "days_inactive",
-                        "requests",
-                    ]
-                ],
-                f"lapsed_{today}.csv",
-                key="lapsed_csv",
-            )
+    seat_list(
+        never_tab,
+        unused,
+        "never_used",
+        "Licensed now, and no counted request ever: reclaim candidates.",
+        "Every user licensed now has made a counted request.",
+        ["name", "team", "email"],
+    )
+    seat_list(
+        lapsed_tab,
+        gone,
+        "lapsed",
+        f"Active before, but without a counted request in the last {frames.LAPSED_DAYS} days "
+        "(today included).",
+        f"Everybody active before made a counted request in the last {frames.LAPSED_DAYS} days.",
+        ["name", "team", "last_active", "days_inactive", "licensed", "email"],
+    )

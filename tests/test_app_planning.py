@@ -210,6 +210,11 @@ def test_seat_csvs_cannot_run_as_formulas(app_env, seats_dataset, monkeypatch):
     frames = [pd.read_csv(io.BytesIO(b), keep_default_na=False) for b in written]
     never = next(f for f in frames if "requests" in f.columns and "last_active" not in f.columns)
     lapsed = next(f for f in frames if "days_inactive" in f.columns)
+    assert never.columns.tolist() == ["user_id", "name", "email", "team", "licensed", "requests"]
+    assert lapsed.columns.tolist() == [
+        *["user_id", "name", "email", "team", "licensed"],
+        *["last_active", "days_inactive", "requests"],
+    ]
     assert never["name"].tolist() == ["'=cmd|' /C calc'!A0"]
     assert lapsed["name"].tolist() == ["'+1+1"]
     assert lapsed["team"].tolist() == ["'-Ops"]
