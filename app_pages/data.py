@@ -63,11 +63,11 @@ with st.container(border=True):
     if ds is None:
         st.info("No dataset is open.")
     else:
-        cols = st.columns([3, 1, 1, 1])
-        cols[0].metric("Organization", safety.md(ds.name))
-        cols[1].metric("Users", f"{len(ds.users):,}")
-        cols[2].metric("Licenses", f"{len(ds.licenses):,}")
-        cols[3].metric("Teams", f"{len(ds.teams):,}")
+        figures = components.row(gap="large")
+        figures.metric("Organization", safety.md(ds.name), width="content")
+        figures.metric("Users", f"{len(ds.users):,}", width="content")
+        figures.metric("Licenses", f"{len(ds.licenses):,}", width="content")
+        figures.metric("Teams", f"{len(ds.teams):,}", width="content")
         span = day_range(ds.first_day, ds.last_day) if ds.first_day else "no counted requests"
         st.markdown(
             f"Folder {safety.md(data.path_of(ds))}  \nTimezone **{safety.md(ds.timezone)}** · "

@@ -64,7 +64,9 @@ rows = rows.sort_values([column, "user_id"], ascending=[ascending, True], na_pos
 share, held, plan = rows["share_used"].fillna(0), rows["licenses"], rows["plan"].fillna("")
 rows = rows.assign(
     status=np.select([share >= 1, share >= 0.8], [AT_LIMIT, NEAR_LIMIT], ""),
-    license=plan.where(held <= 1, plan + " (+" + (held - 1).astype(str) + ")").where(held > 0, ""),
+    license=plan.where(held <= 1, plan + " (+" + (held - 1).astype(str) + ")").where(
+        held > 0, None
+    ),
 )
 
 price = filters.price

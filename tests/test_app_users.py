@@ -41,6 +41,7 @@ def test_one_row_per_user_matching_the_engine(app_env, small_ds):
     assert shares == sorted(shares, reverse=True)
     # A user never active, or without a license, shows a dash where Streamlit says "None".
     assert shown["last_active"].isna().any() and shown["allowance"].isna().any()
+    assert shown.loc[shown["allowance"].isna(), "license"].isna().all()
     assert at.dataframe[0].proto.placeholder == "—"
 
 

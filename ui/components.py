@@ -124,11 +124,11 @@ def altair_chart(chart: alt.TopLevelMixin, **kwargs):
 
 
 def empty_state(what: str, period, first_day, last_day) -> None:
-    """Said in words instead of drawing empty axes; the data's span only where the period
-    reaches beyond it, since there it is the reason."""
+    """Said in words instead of drawing empty axes; the data's span only where the period lies
+    wholly outside it, since there it is the reason."""
     if first_day is None:
         span = " The dataset holds no counted request at all."
-    elif period.start < first_day or period.end > last_day:
+    elif period.end < first_day or period.start > last_day:
         span = f" The dataset holds counted requests from {day_range(first_day, last_day)}."
     else:
         span = ""

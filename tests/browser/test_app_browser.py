@@ -248,7 +248,7 @@ COVERED = """() => Array.from(document.querySelectorAll(
     .map(b => b.textContent)"""
 
 
-@pytest.mark.parametrize("path", ["/", "/teams", "/users", "/planning"])
+@pytest.mark.parametrize("path", ["/", "/teams", "/users", "/planning", "/data"])
 def test_a_narrow_window_cuts_no_figure_and_hides_no_control(page, server, path):
     """800 pixels with the sidebar open leave the page some 480: rows wrap instead of cutting
     labels and figures, and no control lies under another."""
