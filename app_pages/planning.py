@@ -49,7 +49,7 @@ with st.container(border=True):
             placeholder=components.MISSING,
             hide_index=True,
             key=components.table_key("risk_table", risk),
-            height=min(38 + 35 * len(risk), 420),
+            height=min(38 + 35 * len(risk), 738),
             column_order=[
                 "name",
                 "team",

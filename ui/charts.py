@@ -332,8 +332,9 @@ def adoption_chart(
             color=alt.Color(
                 "series:N",
                 scale=alt.Scale(domain=[BELOW, AT_OR_ABOVE], range=[BELOW_COLOR, ACTIVE]),
+                # One entry per line: side by side they ran past a narrow chart's edge.
                 legend=alt.Legend(
-                    title=None, orient="top", direction="horizontal", labelLimit=0, padding=0
+                    title=None, orient="top", direction="vertical", labelLimit=0, padding=0
                 ),
             ),
             fillOpacity=_dimmed(sel, 0.35),
@@ -359,9 +360,18 @@ def adoption_chart(
                 tooltip=[alt.Tooltip("adoption:Q", title="Organization", format=".1%")],
             )
         )
+        # Written on the side of the rule with more room, so it never runs past the chart.
+        right = organization > 0.5
         layers.append(
             alt.Chart(org)
-            .mark_text(align="left", baseline="bottom", dx=4, dy=-2, fontSize=11, color="#1F2328")
+            .mark_text(
+                align="right" if right else "left",
+                baseline="bottom",
+                dx=-4 if right else 4,
+                dy=-2,
+                fontSize=11,
+                color="#1F2328",
+            )
             .encode(x="adoption:Q", y=alt.value(0), text="text:N")
         )
     return alt.layer(*layers).properties(
