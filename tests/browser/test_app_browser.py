@@ -248,6 +248,18 @@ COVERED = """() => Array.from(document.querySelectorAll(
     .map(b => b.textContent)"""
 
 
+PAST_THE_CHART = """() => Array.from(
+        document.querySelectorAll('[data-testid="stVegaLiteChart"] svg'))
+    .flatMap(svg => {
+        const box = svg.getBoundingClientRect();
+        return Array.from(svg.querySelectorAll('text')).filter(t => {
+            const r = t.getBoundingClientRect();
+            // A rotated label's box overhangs by a few pixels; a cut-off one by tens.
+            return r.width > 0 && (r.right > box.right + 8 || r.left < box.left - 8);
+        }).map(t => t.textContent);
+    })"""
+
+
 @pytest.mark.parametrize("path", ["/", "/teams", "/users", "/planning", "/data"])
 def test_a_narrow_window_cuts_no_figure_and_hides_no_control(page, server, path):
     """800 pixels with the sidebar open leave the page some 480: rows wrap instead of cutting
@@ -261,3 +273,4 @@ def test_a_narrow_window_cuts_no_figure_and_hides_no_control(page, server, path)
     wait_for_app(page)
     assert page.evaluate(CUT_TEXT) == []
     assert page.evaluate(COVERED) == []
+    assert page.evaluate(PAST_THE_CHART) == []
