@@ -49,7 +49,7 @@ with st.container(border=True):
             placeholder=components.MISSING,
             hide_index=True,
             key=components.table_key("risk_table", risk),
-            height=min(38 + 35 * len(risk), 738),
+            height=components.table_height(len(risk), 738),
             column_order=[
                 "name",
                 "team",
@@ -176,7 +176,7 @@ with st.container(border=True):
                 placeholder=components.MISSING,
                 hide_index=True,
                 key=components.table_key(f"{name}_table", users),
-                height=min(38 + 35 * len(users), 320),
+                height=components.table_height(len(users), 320),
                 column_order=shown,
                 column_config=SEAT_COLUMNS,
             )

@@ -140,7 +140,7 @@ with st.container(border=True):
     rows = table.sort_values([column, "label"], ascending=[ascending, True], na_position="last")
 
     if rows.empty:
-        st.info("None of the chosen teams has users.", icon=":material/info:")
+        st.info(components.NO_USERS, icon=":material/info:")
     else:
         drawn = rows["adoption"].notna()
         subtitle = [f"{ds.name} · {charts.day_range(period.start, period.end)}"]

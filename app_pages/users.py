@@ -134,7 +134,7 @@ EXPORT = [
 if rows.empty:
     who = "No user near or over their limit" if only_near else "No user"
     st.info(
-        "None of the chosen teams has users."
+        components.NO_USERS
         if table.empty
         else f"{who} matches the search “{safety.md(query.strip())}”."
         if query

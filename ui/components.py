@@ -16,6 +16,7 @@ from ui.charts import day_range
 from ui.state import NO_TEAM
 
 INT = "%,d"
+NO_USERS = "None of the chosen teams has users."
 # What a table cell without a value shows (a user never active, without a license), instead of
 # Streamlit's "None".
 MISSING = "—"
@@ -162,7 +163,7 @@ def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> No
         column_config=USER_COLUMNS,
         hide_index=True,
         key=table_key(key, users),
-        height=min(38 + 35 * max(len(users), 1), 360),
+        height=table_height(max(len(users), 1), 360),
         placeholder=MISSING,
     )
     csv_button(
@@ -171,6 +172,12 @@ def users_table(users: pd.DataFrame, key: str, file_name: str, price=None) -> No
         file_name,
         key=f"{key}_csv",
     )
+
+
+def table_height(rows: int, most: int) -> int:
+    """Pixels for a table's header and `rows` rows, so a short list has no empty space under
+    it, up to `most` pixels, beyond which it scrolls."""
+    return min(38 + 35 * rows, most)
 
 
 def table_key(name: str, frame: pd.DataFrame) -> str:
