@@ -98,22 +98,13 @@ def record_csvs(monkeypatch) -> list[bytes]:
     """Every CSV the app offers from now on, as the bytes a click on its button downloads
     (a file written on click is written here at once)."""
     import streamlit as st
-    from streamlit.delta_generator import DeltaGenerator
 
     written: list[bytes] = []
-    on_page, in_column = st.download_button, DeltaGenerator.download_button
+    offer = st.download_button
 
-    def keep(data) -> None:
+    def recorded(label, data, *args, **kwargs):
         written.append(data() if callable(data) else data)
+        return offer(label, data, *args, **kwargs)
 
-    def page_button(label, data, *args, **kwargs):
-        keep(data)
-        return on_page(label, data, *args, **kwargs)
-
-    def column_button(self, label, data, *args, **kwargs):
-        keep(data)
-        return in_column(self, label, data, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", page_button)
-    monkeypatch.setattr(DeltaGenerator, "download_button", column_button)
+    monkeypatch.setattr(st, "download_button", recorded)
     return written
